@@ -939,6 +939,7 @@ def _liquidate(account: address, mask: uint256, prices: uint256[MAX_MARKETS], st
         self.position_mask[account] = new_mask
         if new_mask == 0:
             self._unlist_account(account)
+            fraction = WAD
     log IMarginEngine.Liquidation(
         account=account,
         liquidator=msg.sender,
