@@ -50,6 +50,9 @@ MAX_MARKETS: constant(uint256) = 16
 MAX_VIEW: constant(uint256) = 1000
 # @dev Longest batch of `liquidate_many`.
 MAX_BATCH: constant(uint256) = 200
+# @dev Wei of equity added to the liquidation target per position, so that the rounding of notional,
+#      requirements and penalties can never leave a partial liquidation a few wei short of it.
+LIQ_SLACK: constant(uint256) = 10
 
 # Hard bounds of every parameter; no governance call can leave them.
 MIN_MMF: constant(uint256) = 10**15  # 0.1%
@@ -77,6 +80,7 @@ struct AccountState:
     maintenance: uint256  # sum of maintenance requirements
     initial: uint256  # sum of initial requirements (only when asked for)
     penalty_base: uint256  # sum of liq_penalty * notional over positions
+    positions: uint256  # number of positions
 
 
 # STORAGE #
@@ -278,7 +282,8 @@ def trade(market_id: uint256, size_delta: int256, acceptable_price: uint256) -> 
         prices[market_id] = p
         st: AccountState = self._state(account, mask, self._load_prices(mask, prices), increasing)
         if increasing:
-            assert st.equity >= convert(st.initial, int256), "engine: insufficient margin"
+            # no new exposure on unrealized gains alone: collateral must be non-negative too
+            assert st.equity >= convert(st.initial, int256) and self.collateral[account] >= 0, "engine: insufficient margin"
         else:
             assert st.equity >= 0, "engine: account underwater"
     else:
@@ -744,7 +749,7 @@ def _state(account: address, mask: uint256, prices: uint256[MAX_MARKETS], with_i
     @param with_initial Whether to compute the initial requirement too.
     @return AccountState The state.
     """
-    st: AccountState = AccountState(equity=self.collateral[account], maintenance=0, initial=0, penalty_base=0)
+    st: AccountState = AccountState(equity=self.collateral[account], maintenance=0, initial=0, penalty_base=0, positions=0)
     for i: uint256 in range(MAX_MARKETS):
         if mask >> i == 0:
             break
@@ -756,6 +761,7 @@ def _state(account: address, mask: uint256, prices: uint256[MAX_MARKETS], with_i
         st.equity += fm._floor_div(pos.size * convert(p, int256), IWAD) - pos.cost
         mm: uint256 = fm._wmul_up(notional, self._markets[i].params.mmf)
         st.maintenance += mm
+        st.positions += 1
         if with_initial:
             st.initial += max(
                 fm._wmul_up(notional, self._markets[i].params.imf),
@@ -860,7 +866,8 @@ def _liquidate(account: address, mask: uint256, prices: uint256[MAX_MARKETS], st
         target: int256 = convert(fm._wmul_up(st.maintenance, liq.liq_target), int256)
         den: int256 = target - convert(st.penalty_base, int256)
         if den > 0:
-            f: int256 = fm._ceil_div((target - st.equity) * IWAD, den)
+            num: int256 = target - st.equity + convert(LIQ_SLACK * st.positions, int256)
+            f: int256 = fm._ceil_div(num * IWAD, den)
             if f < IWAD:
                 fraction = convert(f, uint256)
 
@@ -917,7 +924,10 @@ def _liquidate(account: address, mask: uint256, prices: uint256[MAX_MARKETS], st
     coll -= convert(paid, int256)
     self.collateral[account] = coll
 
-    reward: uint256 = max(min(penalty * liq.keeper_share // WAD, liq.max_keeper_reward), liq.min_keeper_reward)
+    # clamp, then never more than the penalty: a small partial close must not pay its own liquidator
+    reward: uint256 = min(
+        max(min(penalty * liq.keeper_share // WAD, liq.max_keeper_reward), liq.min_keeper_reward), penalty
+    )
     # the fund takes the paid penalty, pays the reward and the bad debt; the pool covers the rest
     fund: int256 = convert(self._insurance + paid, int256) - convert(reward, int256)
     insurance_paid: uint256 = 0
@@ -1011,7 +1021,10 @@ def _settle_pool(delta: int256):
         owed -= tokens * _ISCALE
     else:
         need: uint256 = convert(fm._ceil_div(-owed, _ISCALE), uint256)
-        got: uint256 = extcall IRiskPool(pool).pay(need)
+        before: uint256 = staticcall _TOKEN.balanceOf(self)
+        extcall IRiskPool(pool).pay(need)
+        # credit what arrived, not what the pool says it sent (a fee-on-transfer token)
+        got: uint256 = staticcall _TOKEN.balanceOf(self) - before
         owed += convert(got, int256) * _ISCALE
         if got < need:
             log IMarginEngine.PoolShortfall(amount=convert(-owed, uint256))

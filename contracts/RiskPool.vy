@@ -149,7 +149,7 @@ def deposit(assets: uint256, receiver: address = msg.sender) -> uint256:
     assert assets != 0, "pool: zero amount"
     shares: uint256 = erc4626._preview_deposit(assets)
     assert shares != 0, "pool: zero shares"
-    erc4626._deposit(msg.sender, receiver, assets, shares)
+    self._deposit_exact(receiver, assets, shares)
     return shares
 
 
@@ -164,7 +164,7 @@ def mint(shares: uint256, receiver: address = msg.sender) -> uint256:
     assert not self._deposits_paused(), "pool: deposits paused"
     assert shares != 0, "pool: zero amount"
     assets: uint256 = erc4626._preview_mint(shares)
-    erc4626._deposit(msg.sender, receiver, assets, shares)
+    self._deposit_exact(receiver, assets, shares)
     return assets
 
 
@@ -232,6 +232,20 @@ def redeem(shares: uint256, receiver: address = msg.sender, owner: address = msg
     assert assets <= self._free_assets(), "pool: reserved"
     erc4626._withdraw(msg.sender, receiver, owner, assets, shares)
     return assets
+
+
+@internal
+def _deposit_exact(receiver: address, assets: uint256, shares: uint256):
+    """
+    @dev The vault's deposit, refusing a token that delivers less than it was asked to move: shares
+         priced on `assets` must be backed by `assets`, or existing LPs would pay the transfer fee.
+    @param receiver Who gets the shares.
+    @param assets Token units pulled.
+    @param shares Shares minted.
+    """
+    before: uint256 = staticcall _ASSET.balanceOf(self)
+    erc4626._deposit(msg.sender, receiver, assets, shares)
+    assert staticcall _ASSET.balanceOf(self) - before == assets, "pool: transfer fee not supported"
 
 
 @internal

@@ -1,25 +1,16 @@
 """Shared fixtures: actors by role, a deployed protocol (through the deploy script's own code), and
-the solvency check that runs after every test that touched the protocol."""
+the solvency check after tests that move money. Helpers live in tests/helpers.py."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _deploy import DeployConfig, deploy, load_config  # noqa: E402
-
-WAD = 10**18
-ETH, BTC = 0, 1
-FEED_DECIMALS = 8
+from helpers import assert_solvent, base_config, make_env  # noqa: E402
 
 
 # ACTORS #
@@ -63,108 +54,10 @@ def traders(accounts):
 # PROTOCOL #
 
 
-@dataclass
-class Env:
-    """A deployed protocol with helpers that speak in dollars and whole units."""
-
-    engine: Any
-    pool: Any
-    token: Any
-    feeds: list[Any]
-    oracles: list[Any]
-    deployer: Any
-    decimals: int
-    record: dict
-    touched: set = field(default_factory=set)
-
-    @property
-    def scale(self) -> int:
-        return 10 ** (18 - self.decimals)
-
-    def units(self, usd: Decimal | int | str) -> int:
-        """Token units of a dollar amount."""
-        return int(Decimal(str(usd)) * 10**self.decimals)
-
-    def mint(self, who, usd) -> int:
-        amount = self.units(usd)
-        self.token.mint(who.address, amount, sender=self.deployer)
-        return amount
-
-    def fund(self, who, usd) -> int:
-        """Mints tokens to `who` and deposits them as collateral."""
-        amount = self.mint(who, usd)
-        self.token.approve(self.engine.address, amount, sender=who)
-        self.engine.deposit(amount, sender=who)
-        self.touched.add(who.address)
-        return amount
-
-    def seed_pool(self, who, usd) -> int:
-        amount = self.mint(who, usd)
-        self.token.approve(self.pool.address, amount, sender=who)
-        self.pool.deposit(amount, sender=who)
-        return amount
-
-    def set_price(self, market_id: int, usd) -> int:
-        """Moves a mock feed; returns the WAD price the oracle will report."""
-        answer = int(Decimal(str(usd)) * 10**FEED_DECIMALS)
-        self.feeds[market_id].set_answer(answer, sender=self.deployer)
-        return answer * 10 ** (18 - FEED_DECIMALS)
-
-    def trade(self, who, market_id: int, size, limit: int | None = None):
-        """Trades `size` whole units (Decimal ok) with a wide price limit unless one is given."""
-        delta = int(Decimal(str(size)) * WAD)
-        if limit is None:
-            limit = 2**256 - 1 if delta > 0 else 0
-        self.touched.add(who.address)
-        return self.engine.trade(market_id, delta, limit, sender=who)
-
-    def collateral_sum(self) -> int:
-        return sum(self.engine.collateral(a) for a in self.touched)
-
-
-def base_config(kind: str = "usdc", decimals: int = 6, **liq_overrides) -> DeployConfig:
-    """config/local.yaml with another collateral token if asked."""
-    cfg = load_config(ROOT / "config" / "local.yaml")
-    raw = cfg.model_dump(mode="python")
-    raw["collateral"] = {"kind": kind, "name": "Test USD", "symbol": "TUSD", "decimals": decimals}
-    raw["liquidation"].update(liq_overrides)
-    return DeployConfig.model_validate(raw)
-
-
-def make_env(project, chain, deployer, lp, cfg: DeployConfig, pool_usd=1_000_000) -> Env:
-    record = deploy(cfg, deployer, project, chain, local=True)
-    c = record["contracts"]
-    token_cls = {"usdc": project.MockUSDC, "usdt": project.MockUSDT}.get(getattr(cfg.collateral, "kind", ""), project.MockERC20)
-    env = Env(
-        engine=project.MarginEngine.at(c["engine"]),
-        pool=project.RiskPool.at(c["pool"]),
-        token=token_cls.at(c["collateral"]),
-        feeds=[project.MockAggregator.at(m["feed"]) for m in record["markets"]],
-        oracles=[project.ChainlinkOracle.at(m["oracle"]) for m in record["markets"]],
-        deployer=deployer,
-        decimals=record["collateral_decimals"],
-        record=record,
-    )
-    if pool_usd:
-        env.seed_pool(lp, pool_usd)
-    return env
-
-
 @pytest.fixture(scope="module")
 def env(project, chain, deployer, lp):
     """The default deployment (mock USDC, ETH-USD at 2000, BTC-USD at 60000), pool seeded with 1M."""
     return make_env(project, chain, deployer, lp, base_config())
-
-
-def assert_solvent(env: Env) -> None:
-    """Tokens held equal what is owed, exactly: engine_balance * scale == sum(collateral) +
-    insurance + pool_owed, where pool_owed in [0, scale) is dust owned by the pool (never by an
-    account), and the pool's assets are its balance."""
-    engine_wad = env.token.balanceOf(env.engine.address) * env.scale
-    owed = env.engine.pool_owed()
-    assert 0 <= owed < env.scale, f"pool_owed {owed} outside [0, scale)"
-    assert engine_wad == env.collateral_sum() + env.engine.insurance_fund() + owed
-    assert env.pool.totalAssets() == env.token.balanceOf(env.pool.address)
 
 
 @pytest.fixture
@@ -172,3 +65,41 @@ def solvent(env):
     """Use in a test that moves money: checks solvency after the test body."""
     yield env
     assert_solvent(env)
+
+
+# TEST SPEED #
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_reverts():
+    """Cuts Ape's handling of a revert from about 1 s to a few ms: on every revert Ape re-derives the
+    test accounts to label the call trace (deterministic, so cached here) and maps the revert onto
+    Vyper source lines for a pretty traceback (skipped). The revert reason that `ape.reverts`
+    checks is unaffected."""
+    from ape.exceptions import TransactionError
+    from ape.managers.compilers import CompilerManager
+    from ape_test.accounts import TestAccountContainer
+
+    original = TestAccountContainer.get_test_account
+    cache: dict = {}
+
+    def get_test_account(self, index):
+        key = (self.mnemonic, index)
+        if key not in cache:
+            cache[key] = original(self, index)
+        return cache[key]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(TestAccountContainer, "get_test_account", get_test_account)
+    patch.setattr(TransactionError, "with_ape_traceback", lambda self: self)
+    # the compiler plugin's error enrichment maps every revert onto source lines (for dev messages,
+    # which these tests do not use): skipped
+    patch.setattr(CompilerManager, "enrich_error", lambda self, err: err)
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _actors(deployer, guardian, lp, liquidator, trader, trader2, traders):
+    """Creates every session-scoped actor before a module's deployment: Ape's isolation wants wider
+    fixtures first, or it warns and snapshots again."""

@@ -6,7 +6,7 @@ import ape
 import pytest
 
 import model
-from conftest import BTC, ETH, WAD, assert_solvent
+from helpers import BTC, ETH, WAD, assert_solvent
 
 ZERO = "0x0000000000000000000000000000000000000000"
 

@@ -5,7 +5,7 @@ import ape
 import pytest
 
 import model
-from conftest import BTC, ETH, WAD, assert_solvent
+from helpers import BTC, ETH, WAD, assert_solvent
 
 ETH_PRICE = 2000 * WAD
 ETH_SKEW_SCALE = 1_000_000 * WAD
