@@ -3,33 +3,42 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-ANVIL_DIR := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin
+# The npm package ships anvil per platform; the real binary is linked here (no node wrapper in
+# between, so signals reach anvil directly).
+ANVIL_DIR := $(CURDIR)/node_modules/.anvil
 export PATH := $(ANVIL_DIR):$(BIN):$(PATH)
-WINDOW ?=
+# Ape imports pydantic-settings models that warn on import; the warning is not ours to fix.
+export PYTHONWARNINGS := ignore::UserWarning
 
-.PHONY: install demo test test-fast gas fuzz bench clean
+.PHONY: install demo deploy test gas clean
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e .
 	touch $@
 
-node_modules/.installed: package.json
-	npm install --no-audit --no-fund --loglevel=error
-	@test -x $(ANVIL_DIR)/anvil || { echo "anvil binary missing under $(ANVIL_DIR)"; exit 1; }
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(ANVIL_DIR)
+	bin=$$(ls $(CURDIR)/node_modules/@foundry-rs/anvil-*/bin/anvil | head -1); \
+	  test -x "$$bin" || { echo "no anvil binary in node_modules/@foundry-rs"; exit 1; }; \
+	  ln -sf "$$bin" $(ANVIL_DIR)/anvil
 	touch $@
 
 install: $(VENV)/.installed node_modules/.installed
 	@anvil --version | head -1
 
 demo: install
-	$(BIN)/python scripts/demo.py $(if $(WINDOW),--window $(WINDOW),)
+	$(BIN)/ape run demo --network ethereum:local:foundry
+
+deploy: install
+	$(BIN)/ape run deploy --network ethereum:local:foundry
 
 test: install
 	$(BIN)/ape test tests -q
 
 gas: install
-	$(BIN)/python scripts/gas.py
+	$(BIN)/ape run gas --network ethereum:local:foundry
 
 clean:
 	rm -rf $(VENV) node_modules .build

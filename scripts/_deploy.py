@@ -281,6 +281,7 @@ def deploy(cfg: DeployConfig, deployer: Any, project: Any, chain: Any, *, local:
             "pool": pool.address,
             "collateral": token.address,
             "guardian": guardian,
+            "oracles": {m["name"]: m["oracle"] for m in markets},
         },
         "collateral_decimals": int(token.decimals()),
         "markets": markets,

@@ -353,3 +353,8 @@ def test_trader_loss__raises_the_pool(env, trader, solvent):
     # LPs' shares are worth more
     assert env.pool.convertToAssets(10**18) > to_assets(10**18, env.pool.totalSupply(), ta0)
     assert_solvent(env)
+
+
+def test_constructor__decimals_offset_above_18__reverts(project, accounts, env):
+    with ape.reverts("pool: decimals offset"):
+        project.RiskPool.deploy(env.token.address, 19, "Ballast LP", "bLP", sender=accounts[16])

@@ -284,3 +284,62 @@ def test_fee_token__pool_deposit_and_mint__refused(fee_env, trader):
         e.pool.mint(e.pool.previewDeposit(amount // 2), sender=trader)
     assert (e.pool.totalAssets(), e.pool.totalSupply()) == (ta, supply)
     assert e.token.balanceOf(trader.address) == amount
+
+
+# A TOKEN THAT ANSWERS FALSE #
+
+
+@pytest.fixture(scope="module")
+def false_env(project, env, deployer) -> Env:
+    """Engine and pool over MockFalseToken, whose transfers can return False and move nothing."""
+    cfg = base_config()
+    token = project.MockFalseToken.deploy(sender=deployer)
+    pool = project.RiskPool.deploy(token.address, 6, "Ballast LP FUSD", "bFUSD", sender=deployer)
+    engine = project.MarginEngine.deploy(
+        token.address,
+        pool.address,
+        cfg.liquidation.params(),
+        int(cfg.pool.max_pool_usage * WAD),
+        int(cfg.pool.reserve_factor * WAD),
+        deployer.address,
+        sender=deployer,
+    )
+    pool.set_engine(engine.address, sender=deployer)
+    engine.add_market(env.oracles[ETH].address, cfg.markets[ETH].params(), sender=deployer)
+    token.mint(pool.address, 1_000_000 * 10**6, sender=deployer)
+    return Env(engine=engine, pool=pool, token=token, feeds=[env.feeds[ETH]], oracles=[env.oracles[ETH]], deployer=deployer, decimals=6, record={})
+
+
+def test_false_token__deposit_and_insurance__revert_and_credit_nothing(false_env, trader):
+    e = false_env
+    amount = e.mint(trader, 1_000)
+    e.token.approve(e.engine.address, amount, sender=trader)
+    e.token.set_refuse(True, sender=e.deployer)
+    with ape.reverts("engine: transfer failed"):
+        e.engine.deposit(amount, sender=trader)
+    with ape.reverts("engine: transfer failed"):
+        e.engine.fund_insurance(amount, sender=trader)
+    assert e.engine.collateral(trader.address) == 0 and e.engine.insurance_fund() == 0
+
+
+def test_false_token__withdraw__reverts_and_keeps_collateral(false_env, trader):
+    e = false_env
+    e.fund(trader, 1_000)
+    e.token.set_refuse(True, sender=e.deployer)
+    with ape.reverts("engine: transfer failed"):
+        e.engine.withdraw(e.units(500), sender=trader)
+    assert e.engine.collateral(trader.address) == e.units(1_000) * e.scale
+
+
+def test_false_token__pool_payment__reverts_the_close(false_env, trader):
+    e = false_env
+    e.fund(trader, 10_000)
+    e.trade(trader, ETH, 5)
+    e.set_price(ETH, 2_200)
+    e.token.set_refuse(True, sender=e.deployer)
+    with ape.reverts("pool: transfer failed"):
+        e.trade(trader, ETH, -5)
+    assert e.engine.position(trader.address, ETH).size == 5 * WAD
+    e.token.set_refuse(False, sender=e.deployer)
+    e.trade(trader, ETH, -5)  # works again once the token does
+    assert_solvent(e)

@@ -340,3 +340,10 @@ def test_views__healths_and_liquidatable_accounts_paging(env, traders, solvent):
     assert env.engine.liquidatable_accounts(n, 10) == []
     with ape.reverts("engine: limit too large"):
         env.engine.liquidatable_accounts(0, 1001)
+
+
+def test_fill_price__trade_beyond_the_skew_scale__reverts_with_reason(env):
+    """The fill price of a sell larger than the skew scale would be negative: the view says so (OI
+    caps no larger than the skew scale keep a real trade from getting there)."""
+    with ape.reverts("engine: fill price"):
+        env.engine.fill_price(ETH, -3 * ETH_SKEW_SCALE)

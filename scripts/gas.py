@@ -1,0 +1,96 @@
+"""`ape run gas --network ethereum:local:foundry`: measures the gas of the protocol's main calls.
+
+Deploys config/local.yaml on a fresh local chain, brings it to a steady state (a funded pool and
+insurance fund, a liquidator that already holds tokens), then measures each call from its receipt.
+Prints a table with the targets and writes reports/gas.json.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from ape import accounts, chain, project
+from ape.cli import ConnectedProviderCommand
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _deploy import ROOT, deploy, load_config  # noqa: E402
+
+WAD = 10**18
+ETH = 0
+TARGETS = {"liquidate_one_position": 150_000, "liquidate_many_50_per_account": 60_000}
+
+
+def measure() -> dict[str, int]:
+    cfg = load_config(ROOT / "config" / "local.yaml")
+    deployer, lp, liquidator = accounts.test_accounts[0], accounts.test_accounts[1], accounts.test_accounts[2]
+    record = deploy(cfg, deployer, project, chain, local=True)
+    c = record["contracts"]
+    engine = project.MarginEngine.at(c["engine"])
+    pool = project.RiskPool.at(c["pool"])
+    token = project.MockUSDC.at(c["collateral"])
+    feed = project.MockAggregator.at(record["markets"][ETH]["feed"])
+    usd = 10**6
+
+    token.mint(lp.address, 10_000_000 * usd, sender=deployer)
+    token.approve(pool.address, 2**256 - 1, sender=lp)
+    pool.deposit(5_000_000 * usd, sender=lp)
+    token.mint(liquidator.address, 1_000 * usd, sender=deployer)
+    token.approve(engine.address, 2**256 - 1, sender=liquidator)
+    engine.fund_insurance(500 * usd, sender=liquidator)
+
+    traders = [accounts.test_accounts.generate_test_account() for _ in range(53)]
+    for t in traders:
+        deployer.transfer(t, 10**18)
+        token.mint(t.address, 2_000 * usd, sender=deployer)
+        token.approve(engine.address, 2**256 - 1, sender=t)
+
+    gas: dict[str, int] = {}
+    first, other = traders[0], traders[1]
+    gas["deposit"] = engine.deposit(1_000 * usd, sender=first).gas_used
+    gas["deposit_top_up"] = engine.deposit(100 * usd, sender=first).gas_used
+    gas["trade_open"] = engine.trade(ETH, 4 * WAD, 2**256 - 1, sender=first).gas_used
+    gas["trade_increase"] = engine.trade(ETH, WAD // 2, 2**256 - 1, sender=first).gas_used
+    gas["trade_close"] = engine.trade(ETH, -(4 * WAD + WAD // 2), 0, sender=first).gas_used
+    gas["withdraw"] = engine.withdraw(500 * usd, sender=first).gas_used
+
+    # one liquidation of an account with one position, partial and full
+    for t in traders:
+        if t is not first:
+            engine.deposit(1_000 * usd, sender=t)
+            engine.trade(ETH, 4 * WAD, 2**256 - 1, sender=t)
+    feed.set_answer(1_800 * 10**8, sender=deployer)
+    gas["liquidate_one_position"] = engine.liquidate(other.address, sender=liquidator).gas_used
+    feed.set_answer(1_650 * 10**8, sender=deployer)  # below water: a full close with bad debt
+    gas["liquidate_one_position_full"] = engine.liquidate(traders[2].address, sender=liquidator).gas_used
+
+    batch = [t.address for t in traders[3:53]]
+    assert len(batch) == 50 and all(engine.health(a).liquidatable for a in batch)
+    feed.set_answer(1_790 * 10**8, sender=deployer)  # partial closes, like the single one
+    tx = engine.liquidate_many(batch, sender=liquidator)
+    count = tx.return_value[0] if tx.return_value else len(tx.decode_logs(engine.Liquidation))
+    assert count == 50, count
+    gas["liquidate_many_50"] = tx.gas_used
+    gas["liquidate_many_50_per_account"] = tx.gas_used // 50
+    return gas
+
+
+def table(gas: dict[str, int]) -> str:
+    rows = [f"{'call':<32}{'gas':>10}  target"]
+    for k, v in gas.items():
+        t = TARGETS.get(k)
+        mark = "" if t is None else f"<= {t:,} {'met' if v <= t else 'MISSED'}"
+        rows.append(f"{k:<32}{v:>10,}  {mark}")
+    return "\n".join(rows)
+
+
+@click.command(cls=ConnectedProviderCommand)
+@click.option("--out", type=click.Path(dir_okay=False), default=str(ROOT / "reports" / "gas.json"))
+def cli(network, out):
+    """Measure and print the gas of deposit, trade, close, liquidate and liquidate_many."""
+    gas = measure()
+    click.echo(table(gas))
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"gas": gas, "targets": TARGETS}, indent=2) + "\n")
+    click.echo(f"wrote {path}")
