@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import assert_solvent, base_config, make_env  # noqa: E402
+from helpers import Env, assert_solvent, base_config, make_env  # noqa: E402
 
 
 # ACTORS #
@@ -60,11 +60,21 @@ def env(project, chain, deployer, lp):
     return make_env(project, chain, deployer, lp, base_config())
 
 
+@pytest.fixture(autouse=True)
+def _solvent_after_every_test(request):
+    """After every test, each deployment the test used must hold exactly what it owes:
+    engine_balance * scale == sum(collateral) + insurance + pool_owed, pool assets == balance."""
+    yield
+    for name in request.fixturenames:
+        value = request.node.funcargs.get(name)
+        if isinstance(value, Env):
+            assert_solvent(value)
+
+
 @pytest.fixture
 def solvent(env):
-    """Use in a test that moves money: checks solvency after the test body."""
-    yield env
-    assert_solvent(env)
+    """Names the intent in a test that moves money; the check itself runs after every test."""
+    return env
 
 
 # TEST SPEED #
