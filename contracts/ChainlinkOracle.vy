@@ -27,6 +27,7 @@ implements: IOracle
 interface AggregatorV3:
     def decimals() -> uint8: view
     def latestRoundData() -> (uint80, int256, uint256, uint256, uint80): view
+    def getRoundData(round_id: uint80) -> (uint80, int256, uint256, uint256, uint80): view
 
 
 # CONSTANTS #
@@ -66,9 +67,31 @@ _SCALE_UP: immutable(bool)
 # @dev 10 ** |18 - feed_decimals|.
 _SCALE: immutable(uint256)
 
+# @dev Optional second feed, used only when the first is stale or invalid, and only while its answer
+#      is within `max_deviation` of the first feed's last good answer.
+fallback_feed: public(immutable(address))
+fallback_heartbeat: public(immutable(uint256))
+max_deviation: public(immutable(uint256))
+fallback_decimals: public(immutable(uint8))
+
+# @dev How many rounds back the first feed's last good answer is looked for when its latest answer
+#      is invalid.
+_LOOKBACK: constant(uint256) = 5
+_WAD: constant(uint256) = 10**18
+# @dev Widest deviation a fallback may be allowed (50%).
+_MAX_DEVIATION: constant(uint256) = 5 * 10**17
+
 
 @deploy
-def __init__(feed_: address, heartbeat_: uint256, sequencer_feed_: address, grace_period_: uint256):
+def __init__(
+    feed_: address,
+    heartbeat_: uint256,
+    sequencer_feed_: address,
+    grace_period_: uint256,
+    fallback_feed_: address,
+    fallback_heartbeat_: uint256,
+    max_deviation_: uint256,
+):
     """
     @notice Binds the adapter to a feed and caches its decimals.
     @dev Reverts with "oracle: zero feed", "oracle: zero heartbeat" or, for a
@@ -78,6 +101,10 @@ def __init__(feed_: address, heartbeat_: uint256, sequencer_feed_: address, grac
     @param sequencer_feed_ The L2 sequencer uptime feed, or empty(address) for none.
     @param grace_period_ Seconds after a sequencer restart during which prices
            are refused (unused without a sequencer feed).
+    @param fallback_feed_ An optional second feed (empty(address) for none).
+    @param fallback_heartbeat_ The longest accepted age of the second feed's answer.
+    @param max_deviation_ The largest relative distance (WAD) between the second feed's answer and
+           the first feed's last good answer; reverts "oracle: deviation" outside (0, 50%].
     """
     assert feed_ != empty(address), "oracle: zero feed"
     assert heartbeat_ != 0, "oracle: zero heartbeat"
@@ -96,6 +123,18 @@ def __init__(feed_: address, heartbeat_: uint256, sequencer_feed_: address, grac
     else:
         gap = gap - convert(_WAD_DECIMALS, uint256)
     _SCALE = 10 ** gap
+
+    fallback_feed = fallback_feed_
+    fallback_heartbeat = fallback_heartbeat_
+    max_deviation = max_deviation_
+    f_decimals: uint8 = 0
+    if fallback_feed_ != empty(address):
+        assert fallback_feed_ != feed_, "oracle: same fallback"
+        assert fallback_heartbeat_ != 0, "oracle: zero heartbeat"
+        assert max_deviation_ != 0 and max_deviation_ <= _MAX_DEVIATION, "oracle: deviation"
+        f_decimals = staticcall AggregatorV3(fallback_feed_).decimals()
+        assert f_decimals <= _MAX_FEED_DECIMALS, "oracle: decimals"
+    fallback_decimals = f_decimals
 
 
 @external
@@ -124,6 +163,9 @@ def price() -> uint256:
         assert status == 0 and started_at != 0, "oracle: sequencer down"
         assert started_at <= block.timestamp and block.timestamp - started_at > grace_period, "oracle: grace period"
 
+    if fallback_feed != empty(address):
+        return self._price_with_fallback()
+
     round_id: uint80 = 0
     answer: int256 = 0
     started: uint256 = 0
@@ -138,6 +180,35 @@ def price() -> uint256:
         # dev: checked: an absurd answer (> ~1e59 at 8 decimals) reverts here
         return convert(answer, uint256) * _SCALE
     return unsafe_div(convert(answer, uint256), _SCALE)
+
+
+@internal
+@view
+def _price_with_fallback() -> uint256:
+    """
+    @dev The first feed's price when it is fresh and valid; otherwise the second feed's, when that
+         one is fresh, valid and within `max_deviation` of the first feed's last good answer.
+         Reverts with the first feed's reason ("oracle: invalid answer" / "oracle: stale") when the
+         second cannot stand in, or "oracle: fallback deviation" when it is too far off.
+    @return uint256 The price with 18 decimals.
+    """
+    ok: bool = False
+    primary: uint256 = 0
+    stale: bool = False
+    ok, primary, stale = self._primary()
+    if ok:
+        return primary
+    # dev: no good answer of the first feed to compare the second with
+    assert primary != 0, "oracle: invalid answer"
+    f_price: uint256 = 0
+    f_ok: bool = False
+    f_price, f_ok = self._fallback()
+    if not f_ok:
+        if stale:
+            raise "oracle: stale"
+        raise "oracle: invalid answer"
+    assert self._within(f_price, primary), "oracle: fallback deviation"
+    return f_price
 
 
 @external
@@ -167,6 +238,23 @@ def latest() -> (uint256, uint256, bool):
         elif block.timestamp - started_at <= grace_period:
             ok = False
 
+    if fallback_feed != empty(address):
+        p_ok: bool = False
+        primary: uint256 = 0
+        p_stale: bool = False
+        p_ok, primary, p_stale = self._primary()
+        if not p_ok and primary != 0:
+            f_price: uint256 = 0
+            f_ok: bool = False
+            f_price, f_ok = self._fallback()
+            if f_ok and self._within(f_price, primary):
+                f_read: bool = False
+                f_answer: int256 = 0
+                f_started: uint256 = 0
+                f_updated: uint256 = 0
+                f_read, f_answer, f_started, f_updated = self._read(fallback_feed)
+                return f_price, f_updated, ok
+
     read_ok: bool = False
     answer: int256 = 0
     started: uint256 = 0
@@ -185,6 +273,133 @@ def latest() -> (uint256, uint256, bool):
     if raw > max_value(uint256) // _SCALE:
         return 0, updated_at, False
     return unsafe_mul(raw, _SCALE), updated_at, ok
+
+
+@internal
+@view
+def _primary() -> (bool, uint256, bool):
+    """
+    @dev The first feed, without reverting: (usable now, its last good price, stale). The last
+         good price is the latest answer when positive (fresh or not), else the newest positive
+         answer of the previous few rounds, else 0.
+    @return bool Whether the latest answer is positive and fresh.
+    @return uint256 The last good price, 18 decimals (0 if none).
+    @return bool Whether the latest answer is positive but stale (else invalid).
+    """
+    read_ok: bool = False
+    answer: int256 = 0
+    started: uint256 = 0
+    updated_at: uint256 = 0
+    read_ok, answer, started, updated_at = self._read(feed)
+    if not read_ok:
+        return False, 0, False
+    if answer > 0:
+        scaled: uint256 = self._scale(convert(answer, uint256), feed_decimals)
+        return self._fresh(updated_at, heartbeat) and scaled != 0, scaled, True
+    # the latest answer is invalid: look back a few rounds for the last good one
+    round_id: uint256 = self._round_id(feed)
+    for k: uint256 in range(1, _LOOKBACK + 1):
+        if k > round_id:
+            break
+        ok: bool = False
+        back: Bytes[_ROUND_DATA_SIZE] = b""
+        ok, back = raw_call(
+            feed,
+            abi_encode(round_id - k, method_id=method_id("getRoundData(uint80)")),
+            max_outsize=_ROUND_DATA_SIZE,
+            is_static_call=True,
+            revert_on_failure=False,
+        )
+        if not ok or len(back) != _ROUND_DATA_SIZE:
+            break
+        r: uint256 = 0
+        a: int256 = 0
+        s: uint256 = 0
+        u: uint256 = 0
+        i: uint256 = 0
+        r, a, s, u, i = abi_decode(back, (uint256, int256, uint256, uint256, uint256))
+        if a > 0:
+            return False, self._scale(convert(a, uint256), feed_decimals), False
+    return False, 0, False
+
+
+@internal
+@view
+def _fallback() -> (uint256, bool):
+    """
+    @dev The second feed's price and whether it is positive and fresh.
+    @return uint256 The price, 18 decimals.
+    @return bool Usable.
+    """
+    read_ok: bool = False
+    answer: int256 = 0
+    started: uint256 = 0
+    updated_at: uint256 = 0
+    read_ok, answer, started, updated_at = self._read(fallback_feed)
+    if not read_ok or answer <= 0 or not self._fresh(updated_at, fallback_heartbeat):
+        return 0, False
+    scaled: uint256 = self._scale(convert(answer, uint256), fallback_decimals)
+    return scaled, scaled != 0
+
+
+@internal
+@view
+def _round_id(aggregator: address) -> uint256:
+    """
+    @dev The latest round id (0 when the call fails).
+    @param aggregator The feed.
+    @return uint256 The round id.
+    """
+    success: bool = False
+    response: Bytes[_ROUND_DATA_SIZE] = b""
+    success, response = raw_call(
+        aggregator, method_id("latestRoundData()"), max_outsize=_ROUND_DATA_SIZE, is_static_call=True, revert_on_failure=False
+    )
+    if not success or len(response) != _ROUND_DATA_SIZE:
+        return 0
+    return min(abi_decode(slice(response, 0, 32), uint256), convert(max_value(uint80), uint256))
+
+
+@internal
+@view
+def _fresh(updated_at: uint256, max_age: uint256) -> bool:
+    """
+    @dev Whether an update time is set, not in the future and at most `max_age` old.
+    @param updated_at The feed's updatedAt.
+    @param max_age The heartbeat.
+    @return bool Fresh.
+    """
+    return updated_at != 0 and updated_at <= block.timestamp and block.timestamp - updated_at <= max_age
+
+
+@internal
+@view
+def _within(price_: uint256, reference: uint256) -> bool:
+    """
+    @dev Whether |price / reference - 1| <= max_deviation.
+    @param price_ The second feed's price.
+    @param reference The first feed's last good price.
+    @return bool Within the deviation.
+    """
+    diff: uint256 = price_ - reference if price_ > reference else reference - price_
+    return diff * _WAD <= max_deviation * reference
+
+
+@internal
+@pure
+def _scale(raw: uint256, decimals_: uint8) -> uint256:
+    """
+    @dev A positive answer of `decimals_` decimals in 18 decimals; 0 when it cannot be scaled.
+    @param raw The answer.
+    @param decimals_ Its decimals (at most 36).
+    @return uint256 The price.
+    """
+    if decimals_ > _WAD_DECIMALS:
+        return raw // 10 ** convert(decimals_ - _WAD_DECIMALS, uint256)
+    factor: uint256 = 10 ** convert(_WAD_DECIMALS - decimals_, uint256)
+    if raw > max_value(uint256) // factor:
+        return 0
+    return raw * factor
 
 
 @internal

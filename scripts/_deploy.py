@@ -29,6 +29,8 @@ MIN_POSITION_NOTIONAL, MAX_POSITION_NOTIONAL = Decimal(1), Decimal(10**6)
 MIN_LIQ_TARGET, MAX_LIQ_TARGET = Decimal(1), Decimal(3)
 MAX_KEEPER_REWARD = Decimal(10_000)
 MAX_POOL_USAGE = Decimal(10)
+MAX_FALLBACK_DEVIATION = Decimal("0.5")
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 class ConfigError(ValueError):
@@ -78,6 +80,10 @@ class MarketConfig(_Strict):
     heartbeat: int = Field(gt=0)
     sequencer_feed: Optional[str] = None
     grace_period: int = Field(default=0, ge=0)
+    # optional second feed, used only while the first is stale or invalid and within max_deviation
+    fallback_feed: Optional[str | MockFeed] = None
+    fallback_heartbeat: int = Field(default=0, ge=0)
+    max_deviation: Decimal = Decimal(0)  # of the first feed's last good answer
     mmf: Decimal
     imf: Decimal
     im_multiplier: Decimal = Decimal("1.5")
@@ -105,6 +111,8 @@ class MarketConfig(_Strict):
             raise ConfigError(f"{n}: skew_scale {self.skew_scale} outside [{MIN_SKEW_SCALE}, {MAX_SKEW_SCALE}]")
         if self.max_oi_long > self.skew_scale or self.max_oi_short > self.skew_scale:
             raise ConfigError(f"{n}: open interest caps may not exceed skew_scale (fill price must stay positive)")
+        if self.fallback_feed is not None and not (self.fallback_heartbeat > 0 and 0 < self.max_deviation <= MAX_FALLBACK_DEVIATION):
+            raise ConfigError(f"{n}: a fallback feed needs fallback_heartbeat > 0 and max_deviation in (0, {MAX_FALLBACK_DEVIATION}]")
         if not MIN_POSITION_NOTIONAL <= self.min_position_notional <= MAX_POSITION_NOTIONAL:
             raise ConfigError(f"{n}: min_position_notional outside [{MIN_POSITION_NOTIONAL}, {MAX_POSITION_NOTIONAL}]")
         # DESIGN 5.3: liquidating yourself must never pay
@@ -189,7 +197,9 @@ class DeployConfig(_Strict):
 
     @property
     def uses_mocks(self) -> bool:
-        return isinstance(self.collateral, MockToken) or any(isinstance(m.feed, MockFeed) for m in self.markets)
+        return isinstance(self.collateral, MockToken) or any(
+            isinstance(m.feed, MockFeed) or isinstance(m.fallback_feed, MockFeed) for m in self.markets
+        )
 
 
 def load_config(path: str | Path) -> DeployConfig:
@@ -252,12 +262,23 @@ def deploy(cfg: DeployConfig, deployer: Any, project: Any, chain: Any, *, local:
             mocks[f"feed:{m.name}"] = feed_address
         else:
             feed_address = m.feed
+        fallback_address = ZERO_ADDRESS
+        if isinstance(m.fallback_feed, MockFeed):
+            answer = int(m.fallback_feed.answer * 10**m.fallback_feed.decimals)
+            fb = deployer.deploy(project.MockAggregator, m.fallback_feed.decimals, answer, m.fallback_feed.description or m.name)
+            fallback_address = fb.address
+            mocks[f"fallback:{m.name}"] = fallback_address
+        elif m.fallback_feed:
+            fallback_address = m.fallback_feed
         oracle = deployer.deploy(
             project.ChainlinkOracle,
             feed_address,
             m.heartbeat,
-            m.sequencer_feed or "0x0000000000000000000000000000000000000000",
+            m.sequencer_feed or ZERO_ADDRESS,
             m.grace_period,
+            fallback_address,
+            m.fallback_heartbeat,
+            wad(m.max_deviation),
         )
         engine.add_market(oracle.address, m.params(), **tx)
         markets.append(

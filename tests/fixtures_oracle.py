@@ -14,6 +14,7 @@ ETH_USD = 3_000  # whole dollars; scaled to the feed's decimals by `answer_for`
 SEQUENCER_UP = 0
 SEQUENCER_DOWN = 1
 WAD = 10**18
+ZERO = "0x0000000000000000000000000000000000000000"
 
 
 def answer_for(dollars: int, decimals: int) -> int:
@@ -50,7 +51,7 @@ def make_oracle(project, deployer):
 
     def _make(feed, heartbeat: int = HEARTBEAT, sequencer_feed=None, grace_period: int = GRACE_PERIOD):
         seq = sequencer_feed.address if sequencer_feed is not None else "0x" + "00" * 20
-        return project.ChainlinkOracle.deploy(feed, heartbeat, seq, grace_period, sender=deployer)
+        return project.ChainlinkOracle.deploy(feed, heartbeat, seq, grace_period, ZERO, 0, 0, sender=deployer)
 
     return _make
 

@@ -48,18 +48,18 @@ def test_constructor__without_sequencer__stores_empty_sequencer(oracle):
 
 def test_constructor__zero_feed__reverts(project, deployer):
     with ape.reverts("oracle: zero feed"):
-        project.ChainlinkOracle.deploy(ZERO_ADDRESS, HEARTBEAT, ZERO_ADDRESS, 0, sender=deployer)
+        project.ChainlinkOracle.deploy(ZERO_ADDRESS, HEARTBEAT, ZERO_ADDRESS, 0, ZERO_ADDRESS, 0, 0, sender=deployer)
 
 
 def test_constructor__zero_heartbeat__reverts(project, deployer, feed):
     with ape.reverts("oracle: zero heartbeat"):
-        project.ChainlinkOracle.deploy(feed, 0, ZERO_ADDRESS, 0, sender=deployer)
+        project.ChainlinkOracle.deploy(feed, 0, ZERO_ADDRESS, 0, ZERO_ADDRESS, 0, 0, sender=deployer)
 
 
 def test_constructor__more_than_36_decimals__reverts(project, deployer, make_feed):
     feed37 = make_feed(37, 1)
     with ape.reverts("oracle: decimals"):
-        project.ChainlinkOracle.deploy(feed37, HEARTBEAT, ZERO_ADDRESS, 0, sender=deployer)
+        project.ChainlinkOracle.deploy(feed37, HEARTBEAT, ZERO_ADDRESS, 0, ZERO_ADDRESS, 0, 0, sender=deployer)
 
 
 # --- scaling -------------------------------------------------------------------------------
