@@ -527,3 +527,20 @@ def engine_token_invariant(
     if not 0 <= pool_carry < scale:
         return False
     return engine_balance_tokens * scale == sum(collaterals) + insurance + pool_carry
+
+
+# --------------------------------------------------------------------------------------------
+# Maintenance brackets (the advanced-margin issue)
+# --------------------------------------------------------------------------------------------
+
+
+def bracket_maintenance(notional: int, brackets: list[tuple[int, int]], vol_mmf: int = 0) -> int:
+    """Maintenance of ``notional`` under brackets ``[(cap, mmf), ...]`` (caps rising, the last one
+    unbounded): each bracket's fraction, floored at ``vol_mmf``, applies to the slice of notional
+    between the previous cap and its own; the total is rounded up once."""
+    edges = [0] + [cap for cap, _ in brackets]
+    total = 0
+    for (lo, hi), (_, mmf) in zip(zip(edges, edges[1:]), brackets):
+        slice_ = max(0, min(notional, hi) - lo)
+        total += slice_ * max(mmf, vol_mmf)
+    return ceil_div(total, WAD)
