@@ -36,6 +36,8 @@ deploy: install
 
 test: install
 	$(BIN)/ape test tests -q
+	$(BIN)/ape test tests/fork -q --network ethereum:mainnet-fork:foundry
+	$(BIN)/ape test tests/fork -q --network ethereum:sepolia-fork:foundry
 
 gas: install
 	$(BIN)/ape run gas --network ethereum:local:foundry
