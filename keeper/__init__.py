@@ -16,6 +16,20 @@ tested without a node:
 - :mod:`keeper.cli`: the ``ballast-keeper`` command line.
 - :mod:`keeper.units` and :mod:`keeper.addresses`: WAD and address normalisation.
 
+The chain side, tested against a real anvil:
+
+- :mod:`keeper.abi`: the minimal engine ABI the keeper uses, with fast decoders (checked against the
+  compiled contract by a test; no build artifacts needed at run time).
+- :mod:`keeper.rpc`: batched JSON-RPC over web3.py's providers, retries with backoff, failover.
+- :mod:`keeper.engine`: typed, batched reads of the engine (prices, account list, models,
+  ``healths``, sweeps, ``liquidate_many`` simulation, events).
+- :mod:`keeper.signer`: Ape account alias, keystore file, or a raw key on a local chain.
+- :mod:`keeper.sender`: nonces, EIP-1559 fees, locks, receipts, replacement and cancellation.
+- :mod:`keeper.metrics` and :mod:`keeper.jsonlog`: Prometheus ``/metrics`` + ``/healthz``, JSON logs.
+- :mod:`keeper.runner`: start-up checks, discovery, the per-block pass and the main loop.
+- :mod:`keeper.localchain`: anvil and bulk trader set-up for tests and the benchmark (not used by
+  the running keeper).
+
 Modules import from each other by full name (``keeper.units``, ...), never from this file, so the
 package also works when an old editable install registered ``keeper`` as a namespace package.
 """

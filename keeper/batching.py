@@ -113,3 +113,111 @@ def plan_batches(
         current_gas += gas
     close()
     return plan
+
+
+# -- packing blocks and learning the gas of a liquidation ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PackingTarget:
+    """How large to make each batch so that whole transactions fill blocks."""
+
+    per_block: int
+    """Transactions of this size that fit in one block."""
+    estimate: int
+    """``eth_estimateGas`` a batch should come to (overhead included)."""
+    gas_limit: int
+    """The gas limit such a batch declares: ``estimate * (1 + margin)``."""
+
+
+def packing_target(
+    block_gas_limit: int,
+    gas_cap: int,
+    largest_estimate: int,
+    *,
+    used_ratio: float = 0.8,
+    margin: float = 0.05,
+    safety: float = 0.99,
+    tx_overhead_used: int = 60_000,
+    max_per_block: int = 16,
+) -> PackingTarget:
+    """The batch size (in estimated gas) that packs blocks best.
+
+    Block builders (geth, anvil) admit a transaction while the gas *used* by the transactions
+    before it plus its own *declared* gas limit fit in the block. A batch estimated at ``E``
+    declares ``E * (1 + margin)`` and uses about ``E * used_ratio`` (refunds make the used gas
+    smaller than the estimate), so ``k`` batches fit in a block when
+    ``(k - 1) * used_ratio * E + (1 + margin) * E <= block_gas_limit``. A ``k`` is feasible when a
+    batch can reach that ``E`` (``largest_estimate``: the contract's longest batch) and its declared
+    limit stays under ``gas_cap``. Among the feasible ``k`` up to ``max_per_block``, the smallest
+    that puts within 1% of the most liquidation gas in a block wins: more, smaller batches waste
+    less of the block on the last one's unused allowance but pay ``tx_overhead_used`` each.
+    ``safety`` leaves room for estimates a little off.
+
+    :raises ValueError: for non-positive inputs or ratios out of range.
+    """
+    if block_gas_limit <= 0 or gas_cap <= 0 or largest_estimate <= 0:
+        raise ValueError("gas figures must be positive")
+    if not 0 < used_ratio <= 1 or margin < 0 or not 0 < safety <= 1 or max_per_block < 1:
+        raise ValueError("ratios out of range")
+
+    def size(k: int) -> int:
+        return int(block_gas_limit * safety / ((k - 1) * used_ratio + 1 + margin))
+
+    k = 1
+    while not (size(k) <= largest_estimate and size(k) * (1 + margin) <= gas_cap) and size(k) > 21_000:
+        k += 1
+    fills = {j: j * (size(j) * used_ratio - tx_overhead_used) for j in range(k, max(k, max_per_block) + 1)}
+    top = max(fills.values())
+    # the fewest transactions within 1% of the best fill: fewer nonces and less overhead
+    best = min(j for j, fill in fills.items() if fill >= 0.99 * top)
+    e = size(best)
+    return PackingTarget(per_block=best, estimate=e, gas_limit=int(e * (1 + margin)))
+
+
+@dataclass
+class GasModel:
+    """Expected gas of liquidating an account, learned from ``eth_estimateGas`` of real batches.
+
+    ``estimate(positions) = scale * (per_account + per_extra_position * (positions - 1))``; after
+    each estimated batch, ``scale`` moves towards ``estimated / planned`` (an exponential average
+    with weight ``alpha``), so planning converges on what the node reports.
+    """
+
+    per_account: int = 60_000
+    per_extra_position: int = 20_000
+    overhead: int = 30_000
+    scale: float = 1.0
+    alpha: float = 0.5
+    used_ratio: float = 0.8
+    """Gas used (after refunds) over ``eth_estimateGas``, learned from receipts."""
+
+    def estimate(self, positions: int = 1) -> int:
+        """Planned gas of one account with ``positions`` cross positions."""
+        base = self.per_account + self.per_extra_position * max(0, positions - 1)
+        return int(base * self.scale)
+
+    def observe(self, planned: int, estimated: int, planned_scale: float | None = None) -> None:
+        """Learn from a batch planned at ``planned`` gas (overhead included) that the node
+        estimated at ``estimated``.
+
+        :param planned_scale: the ``scale`` the batch was planned with (default: the current
+            one). Pass it when several batches planned together are observed one after the
+            other, so that their corrections do not compound.
+        """
+        if planned <= self.overhead or estimated <= 0:
+            return
+        ratio = (estimated - self.overhead) / (planned - self.overhead)
+        ratio = min(4.0, max(0.25, ratio))
+        implied = (self.scale if planned_scale is None else planned_scale) * ratio
+        self.scale = (1 - self.alpha) * self.scale + self.alpha * implied
+
+    def observe_receipt(self, estimated: int, used: int) -> None:
+        """Learn the used-over-estimated ratio from a mined batch."""
+        if estimated <= 0 or used <= 0:
+            return
+        ratio = min(1.0, max(0.5, used / estimated))
+        self.used_ratio = (1 - self.alpha) * self.used_ratio + self.alpha * ratio
+
+
+__all__ += ["PackingTarget", "packing_target", "GasModel"]

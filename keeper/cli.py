@@ -7,6 +7,7 @@ flags, environment variables and TOML keys never drift apart. Flags that are not
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -45,6 +46,12 @@ RUN_ONLY_FIELDS = frozenset(
         "min_profit_usd",
         "dry_run",
         "once",
+        "once_timeout",
+        "max_pending_txs",
+        "gas_limit_margin",
+        "native_usd_market",
+        "native_usd_price",
+        "health_max_age",
     }
 )
 """Settings that only matter to ``run`` (signing, sending, serving metrics)."""
@@ -62,6 +69,7 @@ _METAVARS = {
     "shard": "K/N",
     "gas_fraction": "FRACTION",
     "log_level": "LEVEL",
+    "native_usd_market": "NAME",
 }
 
 
@@ -130,6 +138,14 @@ def main() -> None:
     """
 
 
+def _keeper_errors() -> tuple[type[BaseException], ...]:
+    from keeper.engine import EngineReadError
+    from keeper.rpc import RpcUnavailable
+    from keeper.runner import StartupError
+
+    return (StartupError, RpcUnavailable, EngineReadError)
+
+
 @main.command()
 @_settings_options(ALL_FIELDS)
 def run(**params: Any) -> None:
@@ -141,10 +157,21 @@ def run(**params: Any) -> None:
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
     deployment = _prepare(settings)
-    raise click.ClickException(
-        f"engine connection not implemented yet (deployment {deployment.network}, "
-        f"engine {deployment.contracts.engine})"
-    )
+
+    from keeper.jsonlog import setup_logging
+    from keeper.runner import Keeper
+
+    setup_logging(settings.log_level, settings.log_json)
+    keeper = Keeper(settings, deployment)
+    try:
+        keeper.connect(need_signer=not settings.dry_run)
+        keeper.install_signal_handlers()
+        code = keeper.run()
+    except _keeper_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        keeper.close()
+    sys.exit(code)
 
 
 @main.command()
@@ -160,7 +187,48 @@ def scan(top: int, **params: Any) -> None:
     """One pass: print the riskiest accounts (equity, maintenance, margin ratio, distance)."""
     settings = settings_from_params(params)
     deployment = _prepare(settings)
-    raise click.ClickException(
-        f"engine connection not implemented yet (deployment {deployment.network}, "
-        f"engine {deployment.contracts.engine}, top {top})"
+
+    from rich.console import Console
+
+    from keeper.jsonlog import setup_logging
+    from keeper.report import risk_table
+    from keeper.runner import Keeper
+
+    setup_logging(settings.log_level, settings.log_json)
+    keeper = Keeper(settings, deployment)
+    try:
+        keeper.connect(need_signer=False, use_state=False)
+        risks, healths, head = keeper.scan()
+    except _keeper_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        keeper.close()
+    rows, agree = _on_chain_rows(risks, healths)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    title = (
+        f"{deployment.network} (chain {deployment.chain_id}) at block {head.number}: "
+        f"the {min(top, len(rows))} riskiest of {len(rows)} accounts"
     )
+    console.print(risk_table(rows, top, title=title))
+    liquidatable = sum(1 for h in healths.values() if h.liquidatable)
+    click.echo(
+        f"{len(rows)} accounts with positions, {liquidatable} liquidatable on-chain; "
+        f"the local model agrees with the engine on {agree} of {len(rows)}"
+    )
+
+
+def _on_chain_rows(risks: list[Any], healths: dict[str, Any]) -> tuple[list[Any], int]:
+    """Rows ranked by the model, with equity and maintenance from the engine's ``healths``."""
+    from dataclasses import replace
+
+    rows = []
+    agree = 0
+    for risk in risks:
+        h = healths.get(risk.account)
+        if h is None or risk.cross is None:
+            rows.append(risk)
+            continue
+        if (h.equity, h.maintenance_req) == (risk.cross.equity, risk.cross.maintenance):
+            agree += 1
+        rows.append(replace(risk, cross=replace(risk.cross, equity=h.equity, maintenance=h.maintenance_req)))
+    return rows, agree

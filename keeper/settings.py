@@ -57,6 +57,7 @@ __all__ = [
     "KeeperSettings",
     "Deployment",
     "DeploymentContracts",
+    "DeploymentMarket",
     "load_settings",
     "load_deployment",
     "read_toml_config",
@@ -149,7 +150,7 @@ class KeeperSettings(BaseSettings):
         None, description="Ethereum keystore (JSON) file to sign with."
     )
     password_file: ExistingFile | None = Field(
-        None, description="File holding the keystore password."
+        None, description="File holding the keystore (or Ape account) password."
     )
     private_key: Annotated[SecretStr, AfterValidator(_private_key)] | None = Field(
         None, description="Raw key: environment BALLAST_PRIVATE_KEY only, local chains only."
@@ -183,6 +184,12 @@ class KeeperSettings(BaseSettings):
         le=1000,
         description="Accounts per healths() call (the view returns at most 1000).",
     )
+    sweep_page: int = Field(
+        1000,
+        ge=1,
+        le=1000,
+        description="Account list entries per liquidatable_accounts() call in a full sweep.",
+    )
     log_chunk_blocks: int = Field(
         2_000, ge=1, description="Initial block range of an event query (shrinks when refused)."
     )
@@ -190,7 +197,27 @@ class KeeperSettings(BaseSettings):
         Shard(1, 1), description="This instance's share of the accounts, k/n with 1 <= k <= n."
     )
 
+    rpc_timeout: float = Field(10.0, gt=0, le=600, description="Seconds per RPC request.")
+    rpc_retries: int = Field(
+        4, ge=0, le=100, description="Retries of a failed RPC request (with backoff, over both URLs)."
+    )
+    rpc_batch_size: int = Field(
+        1000, ge=1, le=10_000, description="Most JSON-RPC calls per batched request (1: no batches)."
+    )
+
     # -- sending -----------------------------------------------------------------------------
+    max_pending_txs: int = Field(
+        16, ge=1, le=256, description="Most liquidation transactions pending at once."
+    )
+    gas_limit_margin: Decimal = Field(
+        Decimal("0.05"), ge=0, le=1, description="Gas limit above eth_estimateGas, as a fraction."
+    )
+    native_usd_market: str = Field(
+        "ETH-USD", min_length=1, description="Market whose price values the gas token in USD."
+    )
+    native_usd_price: Decimal | None = Field(
+        None, gt=0, description="Fixed USD price of the gas token (instead of a market)."
+    )
     gas_fraction: Fraction = Field(
         Fraction(1, 3), description="Most of the block gas limit one transaction may use (<= 1/3)."
     )
@@ -217,6 +244,12 @@ class KeeperSettings(BaseSettings):
     )
     dry_run: bool = Field(False, description="Find and simulate liquidations, send nothing.")
     once: bool = Field(False, description="Run one pass, then exit.")
+    once_timeout: float = Field(
+        60.0, ge=0, description="Seconds --once waits for its transactions to be mined."
+    )
+    health_max_age: float = Field(
+        60.0, gt=0, description="/healthz fails when no pass finished for this many seconds."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -254,9 +287,10 @@ class KeeperSettings(BaseSettings):
             )
         if self.keystore is not None and self.password_file is None:
             raise ValueError(f"{_describe('keystore')} needs {_describe('password_file')}")
-        if self.password_file is not None and self.keystore is None:
+        if self.password_file is not None and self.keystore is None and self.account_alias is None:
             raise ValueError(
-                f"{_describe('password_file')} is only used with {_describe('keystore')}"
+                f"{_describe('password_file')} is only used with {_describe('keystore')} "
+                f"or {_describe('account_alias')}"
             )
         if self.private_key is not None and self.chain_id is not None:
             _check_raw_key_chain(self.chain_id, "--chain-id")
@@ -435,6 +469,16 @@ class DeploymentContracts(BaseModel):
     """Oracle adapters by name (for example ``{"ETH-USD": "0x..."}``)."""
 
 
+class DeploymentMarket(BaseModel):
+    """A market of the deployment: its engine id and name (other keys are kept as they are)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: int = Field(ge=0)
+    name: str = Field(min_length=1)
+    oracle: Address | None = None
+
+
 class Deployment(BaseModel):
     """The deployment file written by ``ape run deploy`` (``deployments/<network>.json``)."""
 
@@ -444,6 +488,13 @@ class Deployment(BaseModel):
     chain_id: int = Field(gt=0)
     deploy_block: int = Field(ge=0)
     contracts: DeploymentContracts
+    markets: list[DeploymentMarket] = Field(default_factory=list)
+
+    def market_names(self) -> dict[int, str]:
+        """Market names by engine id (from ``markets``, else from ``contracts.oracles``' order)."""
+        if self.markets:
+            return {m.id: m.name for m in self.markets}
+        return dict(enumerate(self.contracts.oracles))
 
 
 def load_deployment(path: str | Path) -> Deployment:

@@ -98,3 +98,76 @@ def test_plan__any_input__under_cap_ordered_each_account_once(
     # Greedy: each batch was closed only because the next account did not fit.
     for current, nxt in zip(plan.batches, plan.batches[1:], strict=False):
         assert current.gas + gas[nxt.accounts[0]] > cap
+
+
+# -- block packing and the learned gas per account -----------------------------------------------
+
+from keeper.batching import GasModel, packing_target  # noqa: E402
+
+
+def test_packing_target__whole_batches_fill_a_30m_block() -> None:
+    # 200 accounts at 47k would be 9.4M: three such batches would leave a block a quarter empty
+    t = packing_target(30_000_000, 10_000_000, 30_000 + 200 * 47_000, used_ratio=0.94, margin=0.05)
+    assert t.per_block >= 4
+    used = 0.94 * t.estimate
+    assert (t.per_block - 1) * used + t.gas_limit <= 30_000_000  # the last still fits
+    assert t.per_block * used >= 0.93 * 30_000_000  # and the block is nearly full
+
+
+def test_packing_target__large_refunds__more_smaller_batches() -> None:
+    few = packing_target(30_000_000, 10_000_000, 12_000_000, used_ratio=0.95)
+    many = packing_target(30_000_000, 10_000_000, 12_000_000, used_ratio=0.75)
+    assert many.per_block > few.per_block
+
+
+@pytest.mark.parametrize("limit", [15_000_000, 30_000_000, 36_000_000, 60_000_000])
+@pytest.mark.parametrize("largest", [1_000_000, 5_000_000, 9_400_000, 40_000_000])
+@pytest.mark.parametrize("used", [0.75, 0.95])
+def test_packing_target__always_fits_k_per_block_under_the_cap(limit: int, largest: int, used: float) -> None:
+    cap = limit // 3
+    t = packing_target(limit, cap, largest, used_ratio=used, margin=0.05)
+    assert t.estimate <= largest and t.gas_limit <= cap
+    assert (t.per_block - 1) * used * t.estimate + t.gas_limit <= limit
+
+
+def test_packing_target__rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        packing_target(0, 1, 1)
+    with pytest.raises(ValueError):
+        packing_target(30_000_000, 10_000_000, 1_000_000, used_ratio=1.5)
+
+
+def test_gas_model__learns_the_used_over_estimated_ratio() -> None:
+    model = GasModel(used_ratio=0.9)
+    for _ in range(10):
+        model.observe_receipt(8_000_000, 7_600_000)
+    assert abs(model.used_ratio - 0.95) < 0.001
+    model.observe_receipt(0, 5)
+    assert abs(model.used_ratio - 0.95) < 0.001
+
+
+def test_gas_model__converges_on_the_node_estimates() -> None:
+    model = GasModel(per_account=40_000, overhead=30_000)
+    assert model.estimate(1) == 40_000 and model.estimate(2) > model.estimate(1)
+    for _ in range(12):
+        planned = model.overhead + 100 * model.estimate(1)
+        model.observe(planned, model.overhead + 100 * 37_500)
+    assert abs(model.estimate(1) - 37_500) < 100
+
+
+def test_gas_model__batches_planned_together__corrections_do_not_compound() -> None:
+    model = GasModel(per_account=40_000, overhead=30_000)
+    planned = model.overhead + 100 * model.estimate(1)
+    scale = model.scale
+    for _ in range(8):  # eight batches of one pass, all 20% above the plan
+        model.observe(planned, model.overhead + 100 * 48_000, scale)
+    assert 1.15 < model.scale < 1.2001
+
+
+def test_gas_model__ignores_nonsense_and_bounds_each_step() -> None:
+    model = GasModel()
+    model.observe(0, 100)
+    model.observe(1_000_000, 0)
+    assert model.scale == 1.0
+    model.observe(100_000, 10**12)
+    assert model.scale <= 2.5

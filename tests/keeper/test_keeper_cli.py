@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from keeper.cli import main
+from keeper.localchain import free_port
 
 
 @pytest.fixture
@@ -50,24 +51,27 @@ def test_scan__invalid_flag_value__clear_error(runner: CliRunner) -> None:
     assert "--shard / BALLAST_SHARD: shard index must be between 1 and 2" in result.output
 
 
-def test_scan__valid_setup__reaches_the_engine_step(
+def test_scan__valid_setup__reaches_the_node(
     runner: CliRunner, deployment_file: Callable[..., Path], tmp_path: Path
 ) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
     config = tmp_path / "keeper.toml"
-    config.write_text(f'deployment = "{deployment_file()}"\n')
+    config.write_text(f'deployment = "{deployment_file()}"\nrpc-url = "{dead}"\nrpc-retries = 0\n')
     result = runner.invoke(main, ["scan", "--config", str(config)])
     assert result.exit_code == 1
-    assert "engine connection not implemented yet" in result.output
+    assert f"cannot reach the node at {dead} (1 attempt): connection refused" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_run__without_signer__asks_for_one_unless_dry_run(
     runner: CliRunner, deployment_file: Callable[..., Path]
 ) -> None:
     dep = str(deployment_file())
-    result = runner.invoke(main, ["run", "--deployment", dep])
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(main, ["run", "--deployment", dep, "--rpc-url", dead])
     assert result.exit_code == 1 and "no signer configured" in result.output
-    result = runner.invoke(main, ["run", "--deployment", dep, "--dry-run"])
-    assert "engine connection not implemented yet" in result.output
+    result = runner.invoke(main, ["run", "--deployment", dep, "--dry-run", "--rpc-url", dead, "--rpc-retries", "0"])
+    assert result.exit_code == 1 and "cannot reach the node" in result.output
 
 
 def test_run__raw_key_with_a_mainnet_deployment__refused(
