@@ -322,3 +322,14 @@ def write_deployment(record: dict[str, Any], directory: Path | None = None) -> P
     path = d / f"{record['network']}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def local_contracts(record: dict[str, Any], project: Any) -> tuple[Any, Any, Any, list[Any]]:
+    """(engine, pool, collateral, feeds) of a local deployment with mock USDC and mock feeds."""
+    c = record["contracts"]
+    return (
+        project.MarginEngine.at(c["engine"]),
+        project.RiskPool.at(c["pool"]),
+        project.MockUSDC.at(c["collateral"]),
+        [project.MockAggregator.at(m["feed"]) for m in record["markets"]],
+    )

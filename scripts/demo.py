@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _deploy import ROOT, deploy, load_config  # noqa: E402
+from _deploy import ROOT, deploy, load_config, local_contracts  # noqa: E402
 
 WAD = 10**18
 USD = 10**6
@@ -54,11 +54,7 @@ def cli(network):
     cfg = load_config(ROOT / "config" / "local.yaml")
     deployer, lp, liquidator = accounts.test_accounts[0], accounts.test_accounts[1], accounts.test_accounts[2]
     record = deploy(cfg, deployer, project, chain, local=True)
-    c = record["contracts"]
-    engine = project.MarginEngine.at(c["engine"])
-    pool = project.RiskPool.at(c["pool"])
-    token = project.MockUSDC.at(c["collateral"])
-    feeds = [project.MockAggregator.at(m["feed"]) for m in record["markets"]]
+    engine, pool, token, feeds = local_contracts(record, project)
     con.print(f"[bold]Ballast[/] deployed on {record['network']} (chain {record['chain_id']}): engine {engine.address}")
 
     token.mint(lp.address, 1_000_000 * USD, sender=deployer)

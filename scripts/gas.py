@@ -14,7 +14,7 @@ from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _deploy import ROOT, deploy, load_config  # noqa: E402
+from _deploy import ROOT, deploy, load_config, local_contracts  # noqa: E402
 
 WAD = 10**18
 ETH = 0
@@ -25,11 +25,8 @@ def measure() -> dict[str, int]:
     cfg = load_config(ROOT / "config" / "local.yaml")
     deployer, lp, liquidator = accounts.test_accounts[0], accounts.test_accounts[1], accounts.test_accounts[2]
     record = deploy(cfg, deployer, project, chain, local=True)
-    c = record["contracts"]
-    engine = project.MarginEngine.at(c["engine"])
-    pool = project.RiskPool.at(c["pool"])
-    token = project.MockUSDC.at(c["collateral"])
-    feed = project.MockAggregator.at(record["markets"][ETH]["feed"])
+    engine, pool, token, feeds = local_contracts(record, project)
+    feed = feeds[ETH]
     usd = 10**6
 
     token.mint(lp.address, 10_000_000 * usd, sender=deployer)

@@ -186,13 +186,11 @@ def test_blacklisted_trader__is_liquidated_and_withdraws_to_another_receiver(env
 # --- fee-on-transfer token --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fee_env(project, env, deployer, lp) -> Env:
-    """Engine and pool over MockFeeToken(6), built as scripts/_deploy.py builds them (deploy() only
-    knows the three mock kinds); its one market reads the default deployment's ETH oracle."""
+def engine_over(project, env, deployer, token, name, symbol):
+    """Engine and pool over a token deploy() does not know, built as scripts/_deploy.py builds them;
+    its one market reads the default deployment's ETH oracle."""
     cfg = base_config()
-    token = project.MockFeeToken.deploy(6, sender=deployer)
-    pool = project.RiskPool.deploy(token.address, cfg.pool.decimals_offset, "Ballast LP FEE", "bFEE", sender=deployer)
+    pool = project.RiskPool.deploy(token.address, cfg.pool.decimals_offset, name, symbol, sender=deployer)
     engine = project.MarginEngine.deploy(
         token.address,
         pool.address,
@@ -204,6 +202,15 @@ def fee_env(project, env, deployer, lp) -> Env:
     )
     pool.set_engine(engine.address, sender=deployer)
     engine.add_market(env.oracles[ETH].address, cfg.markets[ETH].params(), sender=deployer)
+    return engine, pool
+
+
+@pytest.fixture(scope="module")
+def fee_env(project, env, deployer, lp) -> Env:
+    """Engine and pool over MockFeeToken(6), built as scripts/_deploy.py builds them (deploy() only
+    knows the three mock kinds); its one market reads the default deployment's ETH oracle."""
+    token = project.MockFeeToken.deploy(6, sender=deployer)
+    engine, pool = engine_over(project, env, deployer, token, "Ballast LP FEE", "bFEE")
     e = Env(
         engine=engine,
         pool=pool,
@@ -293,20 +300,8 @@ def test_fee_token__pool_deposit_and_mint__refused(fee_env, trader):
 @pytest.fixture(scope="module")
 def false_env(project, env, deployer) -> Env:
     """Engine and pool over MockFalseToken, whose transfers can return False and move nothing."""
-    cfg = base_config()
     token = project.MockFalseToken.deploy(sender=deployer)
-    pool = project.RiskPool.deploy(token.address, 6, "Ballast LP FUSD", "bFUSD", sender=deployer)
-    engine = project.MarginEngine.deploy(
-        token.address,
-        pool.address,
-        cfg.liquidation.params(),
-        int(cfg.pool.max_pool_usage * WAD),
-        int(cfg.pool.reserve_factor * WAD),
-        deployer.address,
-        sender=deployer,
-    )
-    pool.set_engine(engine.address, sender=deployer)
-    engine.add_market(env.oracles[ETH].address, cfg.markets[ETH].params(), sender=deployer)
+    engine, pool = engine_over(project, env, deployer, token, "Ballast LP FUSD", "bFUSD")
     token.mint(pool.address, 1_000_000 * 10**6, sender=deployer)
     return Env(engine=engine, pool=pool, token=token, feeds=[env.feeds[ETH]], oracles=[env.oracles[ETH]], deployer=deployer, decimals=6, record={})
 
