@@ -140,8 +140,10 @@ class Market:
         """Move a mock feed (mined now; with manual mining, in a block mined here)."""
         answer = int(Decimal(str(usd)) * 10**FEED_DECIMALS)
         h = self.chain.set_feed_answer(self.record["markets"][market_id]["feed"], answer, self.deployer)
-        self.chain.mine_until_done([h], manual=self.manual)
-        return self.chain.block_number()
+        [receipt] = self.chain.mine_until_done([h], manual=self.manual)
+        # the block of the price update itself: a running keeper may already have mined more
+        block = receipt["blockNumber"]
+        return int(block, 16) if isinstance(block, str) else int(block)
 
     def open(self, specs: list[TraderSpec]) -> None:
         self.chain.open_traders(self.record, specs, funder=self.deployer, manual_mining=self.manual)
