@@ -150,8 +150,8 @@ class Market:
         self.specs += specs
         self.traders += [s.address for s in specs]
 
-    def liquidatable(self, accounts: list[str] | None = None) -> set[str]:
-        healths, errors = self.engine.healths(accounts or self.traders, "latest")
+    def liquidatable(self, accounts: list[str] | None = None, block: int | str = "latest") -> set[str]:
+        healths, errors = self.engine.healths(accounts or self.traders, block)
         assert not errors, errors
         return {a for a, h in healths.items() if h.liquidatable}
 

@@ -67,8 +67,8 @@ def test_run_cli__serves_metrics__liquidates__and_on_sigterm_saves_state_and_exi
         assert f"ballast_keeper_accounts_tracked {float(len(fresh.traders))}" in metrics
         assert _status(port, "/nope") == 404
 
-        fresh.set_price(ETH, 1800)
-        expected = fresh.liquidatable()
+        price_block = fresh.set_price(ETH, 1800)
+        expected = fresh.liquidatable(block=price_block)  # the running keeper may already be at work
         wait_for(lambda: not fresh.liquidatable(), timeout=30)
         wait_for(lambda: _metric(port, "ballast_keeper_liquidations_mined_total") == len(expected), timeout=30)
     finally:
