@@ -177,22 +177,35 @@ class EngineClient:
     def markets(self, names: Mapping[int, str], block: int | str = "latest") -> list[MarketInfo]:
         """Every listed market with its parameters; names come from the deployment file."""
         n = self.read("n_markets", block=block)
-        results = self.rpc.batch([self.view("market", i, block=block) for i in range(n)])
+        config = normalize_address(self.read("config", block=block))
+        calls = [self.view("market", i, block=block) for i in range(n)]
+        calls += [self.view("market_state", i, block=block) for i in range(n)]
+        calls += [
+            ("eth_call", [{"to": config, "data": fn("brackets").encode(i)}, block_tag(block)]) for i in range(n)
+        ]
+        results = self.rpc.batch(calls)
         out = []
-        for i, raw in enumerate(results):
-            if isinstance(raw, RpcError):
-                raise EngineReadError(f"cannot read market {i}: {raw}")
+        for i in range(n):
+            raw, state, table = results[i], results[n + i], results[2 * n + i]
+            for what, r in (("market", raw), ("brackets of market", table)):
+                if isinstance(r, RpcError):
+                    raise EngineReadError(f"cannot read {what} {i}: {r}")
             oracle, params, _, _ = fn("market").decode_one(raw)
+            brackets = fn("brackets").decode_one(table)
+            # the model's flat fraction: the first bracket's, raised to the volatility term (a
+            # market whose oracle reverts right now keeps the bracket alone); larger positions
+            # need more, which healths and the sweep confirm
+            vol_mmf = 0 if isinstance(state, RpcError) else fn("market_state").decode_one(state)[3]
             out.append(
                 MarketInfo(
                     id=i,
                     name=names.get(i, f"market-{i}"),
                     oracle=normalize_address(oracle),
-                    mmf=params[0],
-                    imf=params[1],
-                    im_multiplier=params[2],
-                    liq_penalty=params[3],
-                    min_position_notional=params[8],
+                    mmf=max(brackets[0][1], vol_mmf),
+                    imf=params[0],
+                    im_multiplier=params[1],
+                    liq_penalty=params[2],
+                    min_position_notional=params[7],
                 )
             )
         return out
@@ -257,7 +270,9 @@ class EngineClient:
         second: list[Call] = []
         keys: list[tuple[str, int]] = []
         for a in accounts:
-            mask = masks[a]
+            # cross positions only: an isolated position stands on its own margin, and healths
+            # (whose `liquidatable` covers it) and the sweep find it
+            mask = masks[a] & 0xFFFF & ~(masks[a] >> 16)
             m = 0
             while mask >> m:
                 if (mask >> m) & 1:

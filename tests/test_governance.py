@@ -86,7 +86,7 @@ def test_set_market_params__non_owner__reverts(env, trader):
 def test_set_liquidation_params__non_owner__reverts(env, trader):
     with ape.reverts(NOT_OWNER):
         env.engine.set_liquidation_params(lp_(keeper_share=0), sender=trader)
-    assert env.engine.liquidation_params().keeper_share == LIQ["keeper_share"]
+    assert env.config.liquidation_params().keeper_share == LIQ["keeper_share"]
 
 
 def test_set_exposure__non_owner__reverts(env, trader):
@@ -219,7 +219,7 @@ def test_set_liquidation_params__one_wei_past_bound__reverts(env, deployer, ok, 
     with ape.reverts(reason):
         env.engine.set_liquidation_params(lp_(**bad), sender=deployer)
     env.engine.set_liquidation_params(lp_(**ok), sender=deployer)
-    assert as_tuple(env.engine.liquidation_params(), LIQ_FIELDS) == lp_(**ok)
+    assert as_tuple(env.config.liquidation_params(), LIQ_FIELDS) == lp_(**ok)
 
 
 # --- exposure bounds ---------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ def test_set_liquidation_params__emits_liquidation_params_set(env, deployer):
     logs = tx.decode_logs(env.engine.LiquidationParamsSet)
     assert len(logs) == 1
     assert as_tuple(logs[0].params, LIQ_FIELDS) == params
-    assert as_tuple(env.engine.liquidation_params(), LIQ_FIELDS) == params
+    assert as_tuple(env.config.liquidation_params(), LIQ_FIELDS) == params
 
 
 def test_set_exposure__emits_exposure_params_set(env, deployer):

@@ -210,7 +210,7 @@ class Protocol(RuleBasedStateMachine):
         after = self.env.engine.health(t.address)
         mask = self.env.engine.position_mask(t.address)
         if mask:
-            target = self.env.engine.liquidation_params().liq_target
+            target = self.env.config.liquidation_params().liq_target
             assert after.equity >= model.ceil_div(target * after.maintenance_req, WAD)
         for bd in tx.decode_logs(self.env.engine.BadDebt):
             # bad debt only once collateral is exhausted and nothing is left open
