@@ -17,7 +17,8 @@ round trips and sandwiches at an unchanged oracle price.
 | the same, from the deposit, down to an underwater account | the pair ends with less than it deposited | test_self_liquidation__round_trip_from_the_deposit__never_pays |
 | the same when equity is below the keeper reward | the pair must not end richer than closing | test_self_liquidation__equity_below_the_reward__pays_more_than_closing (FAILS: see its docstring) |
 | open and close at an unchanged price (with and against a skew, in pieces, through a flip) | realized PnL is zero to a few wei, never positive; the account pays both fees | test_round_trip__unchanged_price__never_profits |
-| a sandwich around another trader's trade at an unchanged price | the pool's exposure cap keeps it a loss by default; a victim whose limit is its quote is not filled | test_sandwich__at_the_exposure_cap__does_not_pay_and_a_quoted_limit_refuses_it |
+| a sandwich around another trader's trade at an unchanged price | a victim whose limit is its quote is not filled; with no limit the attacker gains P * a * v / skew_scale less two fees: a loss within the default pool's exposure cap | test_sandwich__at_the_exposure_cap__does_not_pay_and_a_quoted_limit_refuses_it |
+| the same with a 20M pool | pays the attacker against a victim with no limit | test_sandwich__with_a_large_pool__pays_against_a_loose_limit_only |
 """
 
 from __future__ import annotations
@@ -324,25 +325,40 @@ def test_round_trip__unchanged_price__never_profits(env, trader, trader2, case, 
     assert env.engine.collateral(trader.address) == coll + realized - fees < coll
 
 
-def test_sandwich__at_the_exposure_cap__does_not_pay_and_a_quoted_limit_refuses_it(env, trader, trader2, solvent):
-    """Buying before another trader's buy and selling after it captures P * a * v / skew_scale of skew
-    premium and pays two taker fees, 2 * fee * P * a. With the default pool (1M, max_pool_usage 1)
-    the skew cannot pass 500 ETH, so v / skew_scale < 2 * fee and the sandwich loses. A victim whose
-    acceptable price is the fill it was quoted is simply not filled once front-run."""
+def _sandwich(env, attacker, victim, a, v):
+    """The attacker buys `a`, the victim buys `v` (refused first at its quoted fill, then filled with
+    no limit), the attacker sells `a`; all at one oracle price. Returns (the attacker's realized
+    PnL, its two fees, P * a * v / skew_scale)."""
     e = env.engine
-    env.fund(trader, 100_000)
-    env.fund(trader2, 200_000)
-    quote = e.fill_price(ETH, 399 * WAD)
-    coll = e.collateral(trader.address)
-    front = env.trade(trader, ETH, 100)
-    with ape.reverts("engine: price limit"):
-        env.trade(trader2, ETH, 399, limit=quote)
-    victim = env.trade(trader2, ETH, 399)
-    back = env.trade(trader, ETH, -100)
-    [a, b] = fill_logs(env, front, back)
-    captured = b.realized_pnl
-    premium = 2_000 * 100 * 399 * WAD // 1_000_000  # P * a * v / S
-    print(f"\nsandwich: captured {captured / WAD:.2f} USD of skew premium, paid {(a.fee + b.fee) / WAD:.2f} in fees")
-    assert abs(captured - premium) < WAD // 100
-    assert e.collateral(trader.address) < coll
-    assert fill_logs(env, victim)[0].new_size == 399 * WAD
+    env.fund(attacker, 1_000 * a)
+    env.fund(victim, 1_000 * v)
+    quote = e.fill_price(ETH, v * WAD)
+    coll = e.collateral(attacker.address)
+    front = env.trade(attacker, ETH, a)
+    with ape.reverts("engine: price limit"):  # a victim limited to its quote is not filled
+        env.trade(victim, ETH, v, limit=quote)
+    assert fill_logs(env, env.trade(victim, ETH, v))[0].new_size == v * WAD
+    back = env.trade(attacker, ETH, -a)
+    [first, last] = fill_logs(env, front, back)
+    fees = first.fee + last.fee
+    assert e.collateral(attacker.address) == coll + last.realized_pnl - fees
+    premium = e.price(ETH) * a * v * WAD // e.market(ETH).params.skew_scale
+    print(f"\nsandwich {a} around {v}: captured {last.realized_pnl / WAD:,.2f} USD, paid {fees / WAD:,.2f} in fees")
+    assert abs(last.realized_pnl - premium) < WAD // 100
+    return last.realized_pnl, fees
+
+
+def test_sandwich__at_the_exposure_cap__does_not_pay_and_a_quoted_limit_refuses_it(env, trader, trader2, solvent):
+    """A sandwich captures P * a * v / skew_scale of skew premium and pays two taker fees,
+    2 * fee * P * a: it pays when v > 2 * fee * skew_scale (1,000 ETH on ETH-USD). With the default
+    pool (1M, max_pool_usage 1) the skew cannot pass 500 ETH, so it loses."""
+    captured, fees = _sandwich(env, trader, trader2, 100, 399)
+    assert 0 < captured < fees
+
+
+def test_sandwich__with_a_large_pool__pays_against_a_loose_limit_only(wide, accounts, solvent):
+    """With a 20M pool the skew may reach 10,000 ETH: a victim that buys 3,000 ETH with no price
+    limit pays the attacker's front-run, net of fees (a property of skew pricing with immediate
+    fills; the victim's acceptable_price is its only protection)."""
+    captured, fees = _sandwich(wide, accounts[15], accounts[16], 1_000, 3_000)
+    assert captured > fees
