@@ -1394,10 +1394,13 @@ def _liquidate(account: address, mask: uint256, bits: uint256, ctx: Ctx, st: Acc
     else:
         self._positions[account][which].margin = coll
 
-    # clamp, then never more than the penalty: a small partial close must not pay its own liquidator
+    # clamp, then never more than the penalty (a small partial close must not pay its own
+    # liquidator) nor more than the account paid but for the floor: insurance tops a reward up to
+    # min_keeper_reward at most, so liquidating yourself gains at most that floor
+    reward_floor: uint256 = ((liq >> 128) & M64) * PRICE_UNIT
     reward: uint256 = min(
-        max(min(penalty * ((liq >> 64) & M64) // WAD, (liq >> 192) * PRICE_UNIT), ((liq >> 128) & M64) * PRICE_UNIT),
-        penalty,
+        min(max(min(penalty * ((liq >> 64) & M64) // WAD, (liq >> 192) * PRICE_UNIT), reward_floor), penalty),
+        max(paid, reward_floor),
     )
     # the fund takes the paid penalty, pays the reward and the bad debt; the pool covers the rest
     fund: int256 = convert(self._insurance + paid, int256) - convert(reward, int256)

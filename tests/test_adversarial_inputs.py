@@ -142,7 +142,7 @@ def test_unknown_market_ids__revert_unknown_market(env, trader):
             env.engine.market(market_id)
         with ape.reverts("engine: unknown market"):
             env.engine.fill_price(market_id, WAD)
-        assert tuple(env.engine.position(trader.address, market_id)) == (0, 0)
+        assert tuple(env.engine.position(trader.address, market_id)) == (0, 0, 0, 0, False)
     assert ledger(env, trader) == before
 
 

@@ -166,12 +166,11 @@ def test_hook__pool_callback_into_the_engine__is_allowed_and_exact(hook_env, hoo
 
 
 def test_hook__pool_share_price_inside_a_deposit__is_not_readable(hook_env, hook, lp):
-    """The pool's ERC-4626 views (totalAssets, convertToAssets, preview*) are snekmate's exports,
-    outside RiskPool's `# pragma nonreentrancy on`. Inside a deposit's transferFrom the assets have
+    """The pool's ERC-4626 views (totalAssets, convertToAssets, preview*) must be inside RiskPool's
+    `# pragma nonreentrancy on`. Inside a deposit's transferFrom the assets have
     arrived but the shares are not minted yet, so a callback reads an inflated share price (the
     read-only reentrancy that has fooled lending markets pricing vault shares). The engine's views
-    refuse such a read; the pool's should too, or at least show the price of outside the call.
-    FAILS today (reported to the lead): only with a collateral token that has transfer hooks."""
+    refuse such a read; RiskPool defines these views itself so that its lock covers them."""
     e = hook_env
     data = e.pool.convertToAssets.encode_input(10**18)
     price = e.pool.convertToAssets(10**18)
