@@ -805,6 +805,16 @@ def test_set_brackets__no_marginal_fraction_rises__applies_at_once(env, deployer
     assert env.config.maintenance(0, n, 0) == maintenance(new, n)
 
 
+def test_set_brackets__lowering_split__engine_requirement_follows_at_once(env, deployer, trader):
+    # 4 ETH at 2,000 = 8,000 USD: 5,000 at 3% + 3,000 at 5% = 300 USD instead of 400
+    env.fund(trader, 1_000)
+    env.trade(trader, 0, 4)
+    assert env.engine.health(trader.address).maintenance_req == 400 * WAD
+    split = [(5_000 * WAD, 3 * 10**16), (MAX, ETH_MMF)]
+    assert env.config.set_brackets(0, split, sender=deployer).return_value is True
+    assert env.engine.health(trader.address).maintenance_req == maintenance(split, 8_000 * WAD) == 300 * WAD
+
+
 # (name, table in force, new table): some marginal fraction rises somewhere
 BRACKETS_RAISE = [
     ("flat_higher", ETH_BRACKETS, [(MAX, ETH_MMF + 1)]),
