@@ -206,7 +206,7 @@ def test_liquidate__reward_is_clamped_to_floor_and_cap(env, deployer, trader, tr
     env.trade(trader, ETH, 120)
     env.fund(trader2, 22)
     env.trade(trader2, ETH, 0.1)
-    env.set_price(ETH, 1700)
+    env.set_price(ETH, 1780)  # the big account can pay its penalty: the cap binds
     _, big = liquidate_and_compare(env, trader.address, liquidator)
     assert big.reward == 10 * WAD < big.penalty * q.keeper_share // WAD
     env.config.set_liquidation_params((q.liq_target, WAD // 100, q.min_keeper_reward, 10 * WAD), sender=deployer)
