@@ -10,7 +10,7 @@ export PATH := $(ANVIL_DIR):$(BIN):$(PATH)
 # Ape imports pydantic-settings models that warn on import; the warning is not ours to fix.
 export PYTHONWARNINGS := ignore::UserWarning
 
-.PHONY: install demo deploy test gas bench-keeper clean
+.PHONY: install demo deploy test gas bench bench-keeper clean
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ test: install
 
 gas: install
 	$(BIN)/ape run gas --network ethereum:local:foundry
+
+bench: install
+	$(BIN)/python scripts/bench.py
 
 bench-keeper: install
 	$(BIN)/python scripts/bench_keeper.py
