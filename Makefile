@@ -12,6 +12,9 @@ export PYTHONWARNINGS := ignore::UserWarning
 
 .PHONY: install demo deploy test gas bench bench-keeper clean
 
+# make demo WINDOW=scripts/data/eth_usd_1h_2021-05-18_may19_crash.csv replays another window
+WINDOW ?=
+
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e .
@@ -29,7 +32,7 @@ install: $(VENV)/.installed node_modules/.installed
 	@anvil --version | head -1
 
 demo: install
-	$(BIN)/ape run demo --network ethereum:local:foundry
+	$(BIN)/python scripts/demo.py $(if $(WINDOW),--window $(WINDOW))
 
 deploy: install
 	$(BIN)/ape run deploy --network ethereum:local:foundry
