@@ -440,16 +440,15 @@ def _spells(checked: dict[int, frozenset[str]]) -> list[_Spell]:
 
 
 def delays(checked: dict[int, frozenset[str]], liquidated: dict[str, list[int]], last_block: int) -> tuple[list[int], list[_Spell]]:
-    """Blocks from the start of each liquidatable spell to the liquidation that ended it, and the
-    spells no liquidation ended (their delay counts to the block after the spell, or the end)."""
+    """How many blocks each liquidatable spell lasted: from its first block to the block in which
+    the account was no longer liquidatable (a liquidation that leaves it liquidatable does not end
+    it). Also the spells that no liquidation ended (the price moved back, or the run ended: those
+    count to the block after their last, or to the end)."""
     out, missed = [], []
     for s in _spells(checked):
-        hits = [b for b in liquidated.get(s.account, []) if s.start <= b <= s.end + 1]
-        if hits:
-            out.append(min(hits) - s.start)
-        else:
+        out.append(min(s.end + 1, last_block + 1) - s.start)
+        if s.end + 1 not in liquidated.get(s.account, []):
             missed.append(s)
-            out.append(min(s.end + 1, last_block) - s.start)
     return out, missed
 
 

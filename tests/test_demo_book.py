@@ -47,16 +47,16 @@ def test_position_txs__cross_trade_of_the_signed_size() -> None:
     assert size - 2**256 == short.size(Decimal(200)) < 0
 
 
-def test_delays__from_the_first_liquidatable_block_to_the_liquidation() -> None:
+def test_delays__from_the_first_liquidatable_block_to_the_block_it_is_not() -> None:
     checked = {
         10: frozenset({"a"}),
         11: frozenset({"b"}),  # a liquidated in 11; b becomes liquidatable
-        12: frozenset({"b"}),
-        13: frozenset(),  # b liquidated in 13: two blocks late
-        14: frozenset({"c"}),
-        15: frozenset(),  # c recovered without a liquidation
+        12: frozenset({"b", "d"}),
+        13: frozenset({"d"}),  # b liquidated in 13: two blocks; d liquidated in 13 but still liquidatable
+        14: frozenset({"c", "d"}),
+        15: frozenset(),  # d liquidated again in 15: three blocks; c recovered without a liquidation
         16: frozenset({"a"}),  # a again, still liquidatable at the end
     }
-    got, missed = delays(checked, {"a": [11], "b": [13]}, last_block=16)
-    assert sorted(got) == [0, 1, 1, 2]
+    got, missed = delays(checked, {"a": [11], "b": [13], "d": [13, 15]}, last_block=16)
+    assert sorted(got) == [1, 1, 1, 2, 3]
     assert sorted((s.account, s.start) for s in missed) == [("a", 16), ("c", 14)]
