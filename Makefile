@@ -10,7 +10,10 @@ export PATH := $(ANVIL_DIR):$(BIN):$(PATH)
 # Ape imports pydantic-settings models that warn on import; the warning is not ours to fix.
 export PYTHONWARNINGS := ignore::UserWarning
 
-.PHONY: install demo deploy test gas bench-keeper clean
+.PHONY: install demo deploy test gas bench bench-keeper clean
+
+# make demo WINDOW=scripts/data/eth_usd_1h_2021-05-18_may19_crash.csv replays another window
+WINDOW ?=
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +32,7 @@ install: $(VENV)/.installed node_modules/.installed
 	@anvil --version | head -1
 
 demo: install
-	$(BIN)/ape run demo --network ethereum:local:foundry
+	$(BIN)/python scripts/demo.py $(if $(WINDOW),--window $(WINDOW))
 
 deploy: install
 	$(BIN)/ape run deploy --network ethereum:local:foundry
@@ -41,6 +44,9 @@ test: install
 
 gas: install
 	$(BIN)/ape run gas --network ethereum:local:foundry
+
+bench: install
+	$(BIN)/python scripts/bench.py
 
 bench-keeper: install
 	$(BIN)/python scripts/bench_keeper.py

@@ -121,7 +121,7 @@ class Keeper:
         self.server: MetricsServer | None = None
         self.processed: int | None = None
         self.last_sweep_block: int | None = None
-        self.block_time = 12.0
+        self.block_time = 12.0 if settings.block_time is None else settings.block_time
         self._ranking: Ranking | None = None
         self._rank_prices: dict[int, int] | None = None
         self._sizer = ChunkSizer(settings.log_chunk_blocks)
@@ -576,7 +576,7 @@ class Keeper:
         return result
 
     def _learn_block_time(self, head: Head, span: int = 20) -> None:
-        if head.number < 2:
+        if head.number < 2 or self.settings.block_time is not None:
             return
         past = self.engine.head(max(0, head.number - span))
         if head.number > past.number and head.timestamp >= past.timestamp:
@@ -584,7 +584,8 @@ class Keeper:
 
     def _note_head(self, head: Head) -> None:
         prev = self._last_head
-        if prev is not None and head.number > prev.number and head.timestamp >= prev.timestamp:
+        learn = self.settings.block_time is None
+        if learn and prev is not None and head.number > prev.number and head.timestamp >= prev.timestamp:
             per_block = (head.timestamp - prev.timestamp) / (head.number - prev.number)
             if per_block > 0:
                 self.block_time = 0.7 * self.block_time + 0.3 * per_block

@@ -364,6 +364,18 @@ def deploy(cfg: DeployConfig, deployer: Any, project: Any, chain: Any, *, local:
     }
 
 
+def deploy_to_node(url: str, config: Path | None = None) -> tuple[dict[str, Any], str]:
+    """Deploys `config` (default config/local.yaml) through Ape to a local node already running at
+    `url`, as Ape's first test account; returns the deployment record and the deployer address."""
+    from ape import accounts, chain, networks, project
+
+    cfg = load_config(config or ROOT / "config" / "local.yaml")
+    with networks.ethereum.local.use_provider("foundry", provider_settings={"host": url}):
+        deployer = accounts.test_accounts[0]
+        record = deploy(cfg, deployer, project, chain, local=True)
+    return record, deployer.address
+
+
 def _erc20_at(project: Any, address: str) -> Any:
     """An existing ERC-20 through the mock's ABI (only the standard functions are used)."""
     return project.MockERC20.at(address)
