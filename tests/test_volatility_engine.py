@@ -21,12 +21,12 @@ PRICE_UNIT = 10**9  # the engine keeps the last price in units of 1e9 wei
 
 
 def crash_answers():
-    """About 300 answers of the ETH feed around the crash of 2020-03-12 (hour 34 of the file)."""
+    """About 220 answers of the ETH feed around the crash of 2020-03-12 (hour 34 of the file)."""
     [path] = DATA.glob("*black_thursday*.csv")
     updates = feed_updates(path_points(read_candles(path)))
     crash_hour = 1584007200
-    start = next(i for i, u in enumerate(updates) if u.timestamp >= crash_hour) - 80
-    return updates[start:start + 300]
+    start = next(i for i, u in enumerate(updates) if u.timestamp >= crash_hour) - 60
+    return updates[start:start + 220]
 
 
 def model_next_var(var, last_price, price, dt, tau):
@@ -73,7 +73,7 @@ def test_crash_raises_sigma_then_time_decays_it(adv, chain, trader):
         last, last_t = q, t
         state = env.engine.market_state(ETH)
         assert state.variance == pytest.approx(var_model, rel=1e-6, abs=10)
-        if i == 79:
+        if i == 59:
             pre_crash = state.vol_mmf
         if state.vol_mmf > peak:
             peak, peak_model = state.vol_mmf, model_vol_mmf(var_model, p.z, p.horizon)
