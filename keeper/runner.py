@@ -359,10 +359,10 @@ class Keeper:
                     self.dirty.add(a)
             elif name in _MARKET_EVENTS:
                 markets_changed = True
-        # every trade and liquidation reads prices and moves the markets' volatility term, and
-        # parameters change through RiskConfig (whose events are not the engine's): reload the
-        # markets' effective fractions whenever the engine did anything
-        markets_changed = markets_changed or bool(logs)
+        # the volatility term moves with every price (a feed update alone, with no engine event),
+        # and parameters change through RiskConfig, whose events are not the engine's: reload the
+        # markets' effective fractions on every pass (one batched request)
+        markets_changed = True
         before = self.state.account_count()
         if self.state.checkpoint() is None or to_block > (self.state.checkpoint() or 0):
             self.state.record_scan(to_block, items.items())

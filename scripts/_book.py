@@ -41,8 +41,9 @@ class Trader:
 
 
 def max_leverage(market: Any) -> Decimal:
-    """The largest leverage the market's initial requirement allows (a `MarketConfig`)."""
-    return 1 / max(market.imf, market.im_multiplier * market.mmf)
+    """The largest leverage the market's initial requirement allows in its first bracket (a
+    `MarketConfig`), before any volatility term."""
+    return 1 / max(market.imf, market.im_multiplier * market.first_mmf)
 
 
 def make_book(

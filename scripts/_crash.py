@@ -37,7 +37,7 @@ from _deploy import ROOT, DeployConfig, deploy_to_node, load_config
 from _replay import Update, feed_updates, path_points, read_candles
 
 from keeper.abi import EVENTS, Event, EventInput, decode_healths, fn
-from keeper.engine import EngineClient
+from keeper.engine import EngineClient, block_tag
 from keeper.localchain import Anvil, DevChain, TraderSpec, free_port, selector_call
 from keeper.rpc import Rpc, RpcError
 
@@ -156,9 +156,13 @@ class _Chain:
 
 def maintenance_fraction(engine: EngineClient, market_id: int, block: int) -> float:
     """The market's maintenance margin fraction at `block`, for the chart. The one place that
-    reads it: with brackets and the volatility term it becomes the effective fraction."""
-    params = engine.read("market", market_id, block=block)[1]
-    return params[0] / WAD
+    reads it: the first bracket's fraction raised to the volatility term (larger positions need
+    more in their higher brackets)."""
+    vol_mmf = engine.read("market_state", market_id, block=block)[3]
+    config = engine.read("config", block=block)
+    raw = engine.rpc.request("eth_call", [{"to": config, "data": fn("brackets").encode(market_id)}, block_tag(block)])
+    first_bracket = fn("brackets").decode_one(raw)[0][1]
+    return max(first_bracket, vol_mmf) / WAD
 
 
 def load_updates(window: Path, candles: int | None = None) -> list[Update]:
