@@ -1053,9 +1053,9 @@ def _touch(market_id: uint256, p: uint256) -> (int256, uint256):
     index, var, vmmf = self._market_now(market_id, p)
     w: uint256 = self._mstate[market_id]
     q: uint256 = min(p // PRICE_UNIT, M64)
-    if w & (2**32 - 1) == block.timestamp:
-        # a second read in the same second keeps the first price, so that the move between them
-        # still counts at the next read instead of vanishing
+    if w & (2**32 - 1) == block.timestamp and (w >> 32) & M64 != 0:
+        # a second read in the same second keeps the first price (if there was one), so that the
+        # move between them still counts at the next read instead of vanishing
         q = (w >> 32) & M64
     self._mstate[market_id] = convert(index + FUNDING_BIAS, uint256) << 160 | var << 96 | q << 32 | block.timestamp
     return index, vmmf
