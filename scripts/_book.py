@@ -1,8 +1,8 @@
 """The crash demo's trader book: who trades what, drawn from a fixed seed, and the one place that
 knows which engine calls open a trader's position.
 
-Every trader has a margin `mode`. Today the engine has cross margin only, so every trader is
-"cross"; isolated margin adds a mode here and a branch in `position_txs`, nothing else.
+Every trader has a margin `mode`: "cross" (its collateral backs the position as the account's
+cross margin) or "isolated" (all its collateral moves into the position's own margin).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from keeper.localchain import MAX_UINT256, generated_addresses, selector_call
 
 WAD = 10**18
-MODES = ("cross",)
+MODES = ("cross", "isolated")
 # a trader opens at most this share of the market's maximum leverage: the taker fee and the skew
 # the trade creates come out of its margin, so exactly the maximum would be refused
 LEVERAGE_HEADROOM = 0.95
@@ -25,7 +25,7 @@ LEVERAGE_HEADROOM = 0.95
 @dataclass(frozen=True)
 class Trader:
     address: str
-    mode: str  # margin mode: "cross"
+    mode: str  # margin mode: "cross" or "isolated"
     market_id: int
     side: int  # +1 long, -1 short
     notional_usd: Decimal  # position size in USD at the opening price
@@ -40,45 +40,61 @@ class Trader:
         return self.side * int(self.notional_usd / price * WAD)
 
 
-def max_leverage(market: Any) -> Decimal:
-    """The largest leverage the market's initial requirement allows in its first bracket (a
-    `MarketConfig`), before any volatility term."""
-    return 1 / max(market.imf, market.im_multiplier * market.first_mmf)
+def max_leverage(market: Any, notional_usd: Decimal | float = 0) -> Decimal:
+    """The largest leverage the market's initial requirement allows a position of `notional_usd`
+    (a `MarketConfig`), before any volatility term: IM(N) = max(imf * N, im_multiplier * MM(N))
+    with MM piecewise linear over the brackets, so larger positions get less."""
+    n = Decimal(str(notional_usd))
+    table = market.bracket_list()
+    if n <= 0:
+        return 1 / max(market.imf, market.im_multiplier * table[0].mmf)
+    mm, lower = Decimal(0), Decimal(0)
+    for b in table:
+        upper = n if b.cap is None else min(n, b.cap)
+        if upper > lower:
+            mm += (upper - lower) * b.mmf
+        if b.cap is None or n <= b.cap:
+            break
+        lower = b.cap
+    return n / max(market.imf * n, market.im_multiplier * mm)
 
 
 def make_book(
     n: int,
     seed: int,
-    max_lev: Decimal,
+    max_lev: Decimal | Callable[[Decimal], Decimal],
     *,
     market_id: int = 0,
-    notional_usd: tuple[float, float] = (250.0, 150_000.0),
-    mode: str = "cross",
+    notional_usd: tuple[float, float] = (250.0, 1_200_000.0),
+    isolated_share: float = 0.3,
 ) -> list[Trader]:
     """`n` traders, long and short, in an opening order that keeps the market's skew small (so
     late traders are not filled far from the oracle price).
 
-    Notional is log-uniform over `notional_usd` (sizes spread over almost three decades) and
-    leverage uniform from 1x to `LEVERAGE_HEADROOM` of `max_lev`, independently. Sides go, largest
+    Notional is log-uniform over `notional_usd` (sizes spread over more than three decades, so
+    over several maintenance brackets) and leverage uniform from 1x to `LEVERAGE_HEADROOM` of
+    `max_lev` (a number, or a function of the notional: larger positions get less), independently;
+    a share `isolated_share` of the traders is isolated, the rest cross. Sides go, largest
     position first, to the side with less notional so far, so both sides hold about the same;
     then traders open long while the skew is not long, short otherwise, so the skew never goes
     much beyond the largest position.
     """
     if n < 1:
         raise ValueError("the book needs at least one trader")
-    if mode not in MODES:
-        raise ValueError(f"margin mode {mode!r} is not supported (known: {', '.join(MODES)})")
+    if not 0 <= isolated_share <= 1:
+        raise ValueError(f"isolated_share {isolated_share} outside [0, 1]")
     rng = random.Random(seed)
     lo, hi = (math.log(x) for x in notional_usd)
-    top = float(max_lev) * LEVERAGE_HEADROOM
     drawn = []
     for address in generated_addresses(n, seed=seed):
         notional = Decimal(str(round(math.exp(rng.uniform(lo, hi)), 2)))
-        leverage = Decimal(str(round(rng.uniform(1.0, top), 3)))
-        drawn.append((address, notional, leverage))
+        cap = max_lev(notional) if callable(max_lev) else max_lev
+        leverage = Decimal(str(round(rng.uniform(1.0, float(cap) * LEVERAGE_HEADROOM), 3)))
+        mode = "isolated" if rng.random() < isolated_share else "cross"
+        drawn.append((address, notional, leverage, mode))
     sides: dict[int, list[Trader]] = {1: [], -1: []}
     total = {1: Decimal(0), -1: Decimal(0)}
-    for address, notional, leverage in sorted(drawn, key=lambda d: d[1], reverse=True):
+    for address, notional, leverage, mode in sorted(drawn, key=lambda d: d[1], reverse=True):
         side = rng.choice((1, -1)) if total[1] == total[-1] else (1 if total[1] < total[-1] else -1)
         sides[side].append(Trader(address, mode, market_id, side, notional, leverage))
         total[side] += notional
@@ -93,15 +109,23 @@ def make_book(
     return book
 
 
-def position_txs(trader: Trader, engine: str, price: Decimal) -> list[dict[str, Any]]:
+def position_txs(trader: Trader, engine: str, price: Decimal, unit: int = 10**6) -> list[dict[str, Any]]:
     """The transactions (from the trader) that open its position once its collateral is
-    deposited (every trader deposits `collateral_usd` first, whatever its mode). The only place
-    that calls the engine's trading functions."""
+    deposited (every trader deposits `collateral_usd` first, whatever its mode; `unit` is one
+    dollar in token units). The only place that calls the engine's trading functions."""
     size = trader.size(price)
     limit = MAX_UINT256 if size > 0 else 0
     if trader.mode == "cross":
         data = selector_call(
             "trade(uint256,int256,uint256)", ["uint256", "int256", "uint256"], [trader.market_id, size, limit]
+        )
+    elif trader.mode == "isolated":
+        # all of the trader's collateral becomes the position's own margin
+        margin = int(trader.collateral_usd * unit)
+        data = selector_call(
+            "trade_isolated(uint256,int256,uint256,int256)",
+            ["uint256", "int256", "uint256", "int256"],
+            [trader.market_id, size, limit, margin],
         )
     else:
         raise ValueError(f"margin mode {trader.mode!r} is not supported")

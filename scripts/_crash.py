@@ -205,7 +205,7 @@ def _set_up(url: str, cfg: DeployConfig, settings: DemoSettings, start: Update) 
     engine = EngineClient(rpc, record["contracts"]["engine"], healths_batch=1000)
     chain = _Chain(rpc, dev, engine, record, deployer)
     market = cfg.markets[ETH]
-    book = make_book(settings.traders, settings.seed, max_leverage(market))
+    book = make_book(settings.traders, settings.seed, lambda n: max_leverage(market, n))
     token = record["contracts"]["collateral"]
     usd = 10 ** record["collateral_decimals"]
 
@@ -223,7 +223,7 @@ def _set_up(url: str, cfg: DeployConfig, settings: DemoSettings, start: Update) 
         chain.send(engine_address, "fund_insurance(uint256)", ["uint256"], [settings.insurance_usd * usd]),
     ]
     dev.mine_until_done(hashes)
-    txs = [tx for t in book for tx in position_txs(t, engine_address, start.price)]
+    txs = [tx for t in book for tx in position_txs(t, engine_address, start.price, usd)]
     try:
         dev.mine_until_done(dev.send_many(txs))
     except RuntimeError as exc:
