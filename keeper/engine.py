@@ -101,6 +101,22 @@ class MarketInfo:
     im_multiplier: int
     liq_penalty: int
     min_position_notional: int
+    funding_index: int = 0  # cumulative funding per whole base unit when read, WAD USD
+    brackets: tuple[tuple[int, int], ...] = ()  # (cap, mmf), ascending, as RiskConfig holds them
+    vol_mmf: int = 0  # the volatility term when read, WAD
+
+    def effective_mmf(self, notional: int) -> int:
+        """The average maintenance fraction of a position of `notional` WAD USD: its brackets,
+        each raised to the volatility term, over the notional (the market's `mmf` with none)."""
+        if notional <= 0 or not self.brackets:
+            return self.mmf
+        total, lower = 0, 0
+        for cap, mmf in self.brackets:
+            total += (min(notional, cap) - lower) * max(mmf, self.vol_mmf)
+            if notional <= cap:
+                break
+            lower = cap
+        return -(-total // notional)
 
 
 class EngineClient:
@@ -195,7 +211,7 @@ class EngineClient:
             # the model's flat fraction: the first bracket's, raised to the volatility term (a
             # market whose oracle reverts right now keeps the bracket alone); larger positions
             # need more, which healths and the sweep confirm
-            vol_mmf = 0 if isinstance(state, RpcError) else fn("market_state").decode_one(state)[3]
+            index, _, _, vol_mmf = (0, 0, 0, 0) if isinstance(state, RpcError) else fn("market_state").decode_one(state)
             out.append(
                 MarketInfo(
                     id=i,
@@ -206,6 +222,9 @@ class EngineClient:
                     im_multiplier=params[1],
                     liq_penalty=params[2],
                     min_position_notional=params[7],
+                    funding_index=index,
+                    brackets=tuple((int(c), int(f)) for c, f in brackets),
+                    vol_mmf=vol_mmf,
                 )
             )
         return out
@@ -270,9 +289,7 @@ class EngineClient:
         second: list[Call] = []
         keys: list[tuple[str, int]] = []
         for a in accounts:
-            # cross positions only: an isolated position stands on its own margin, and healths
-            # (whose `liquidatable` covers it) and the sweep find it
-            mask = masks[a] & 0xFFFF & ~(masks[a] >> 16)
+            mask = masks[a] & 0xFFFF  # bit 16 + i marks position i isolated; position() says so too
             m = 0
             while mask >> m:
                 if (mask >> m) & 1:
@@ -285,11 +302,22 @@ class EngineClient:
             if isinstance(raw, RpcError):
                 raise EngineReadError(f"cannot read position({a}, {m}): {raw}")
             data = _b(raw)
-            size, cost = decode_word_int(data, 0), decode_word_int(data, 1)
+            size, cost, entry, margin = (decode_word_int(data, i) for i in range(4))
+            isolated = decode_word_uint(data, 4) == 1
             info = markets.get(m)
             if info is None:
                 raise EngineReadError(f"account {a} holds market {m}, which the keeper does not know")
-            positions[a].append(Position(market_id=m, size=size, cost=cost, mmf=info.mmf))
+            funding = -((-size * (info.funding_index - entry)) // 10**18)  # owed, rounded up
+            positions[a].append(
+                Position(
+                    market_id=m,
+                    size=size,
+                    cost=cost,
+                    mmf=info.effective_mmf(abs(cost)),  # the cost basis stands in for notional
+                    funding_owed=funding,
+                    isolated_margin=margin if isolated else None,
+                )
+            )
         return {
             a: AccountModel(account=a, collateral=collateral[a], positions=tuple(positions[a]))
             for a in accounts

@@ -374,12 +374,12 @@ class Keeper:
 
     def _reload_markets(self) -> None:
         self.markets = {m.id: m for m in self.engine.markets(self.deployment.market_names())}
-        mmf = {m.id: m.mmf for m in self.markets.values()}
+        def refreshed(p):
+            info = self.markets.get(p.market_id)
+            return p if info is None else replace(p, mmf=info.effective_mmf(abs(p.cost)))
+
         self.models = {
-            a: replace(
-                model,
-                positions=tuple(replace(p, mmf=mmf.get(p.market_id, p.mmf)) for p in model.positions),
-            )
+            a: replace(model, positions=tuple(refreshed(p) for p in model.positions))
             for a, model in self.models.items()
         }
         self._ranking = None
