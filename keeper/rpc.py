@@ -13,7 +13,8 @@ Errors come in two kinds:
 - transport failures (connection refused, timeout, HTTP 5xx or 429, garbage instead of JSON):
   retried with exponential backoff, switching to the fallback URL at once when there is one, and
   trying the primary again after ``recheck_primary`` seconds. When every attempt failed,
-  :class:`RpcUnavailable` is raised.
+  :class:`RpcUnavailable` is raised. Each failure is reported by kind (:func:`transport_error_kind`)
+  to the ``on_transport_error`` callback.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ __all__ = [
     "Call",
     "redact_url",
     "describe_transport_error",
+    "transport_error_kind",
+    "TRANSPORT_ERROR_KINDS",
 ]
 
 log = logging.getLogger("keeper.rpc")
@@ -147,6 +150,8 @@ class Rpc:
     :param batch_size: most calls in one request (``1`` disables batching).
     :param recheck_primary: seconds on the fallback before the primary is tried again.
     :param on_request: called as ``on_request(url, n_calls, seconds, ok)`` after each round trip.
+    :param on_transport_error: called as ``on_transport_error(url, kind)`` after each transport
+        failure, ``kind`` one of :data:`TRANSPORT_ERROR_KINDS`.
     """
 
     def __init__(
@@ -160,6 +165,7 @@ class Rpc:
         batch_size: int = 1000,
         recheck_primary: float = 30.0,
         on_request: Callable[[str, int, float, bool], None] | None = None,
+        on_transport_error: Callable[[str, str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         urls = [u for u in urls if u]
@@ -173,6 +179,7 @@ class Rpc:
         self.batch_size = max(1, batch_size)
         self.recheck_primary = recheck_primary
         self.on_request = on_request
+        self.on_transport_error = on_transport_error
         self.stats = RpcStats()
         self._sleep = sleep
         self._active = 0
@@ -232,6 +239,8 @@ class Rpc:
                     ) from exc
                 last = exc
                 self._report(ep.url, n_calls, started, ok=False)
+                if self.on_transport_error is not None:
+                    self.on_transport_error(ep.url, transport_error_kind(exc))
                 self._fail_over(ep, exc)
                 if attempt < self.retries:
                     self._sleep(min(self.max_backoff, delay) * (0.75 + 0.5 * random.random()))
@@ -352,6 +361,36 @@ def describe_transport_error(exc: BaseException | None) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"no IPC socket at {exc.filename}"
     return f"{type(exc).__name__}: {text[:160]}"
+
+
+TRANSPORT_ERROR_KINDS = (
+    "timeout",
+    "connection_refused",
+    "connection",
+    "http_5xx",
+    "http_429",
+    "http_4xx",
+    "malformed",
+    "other",
+)
+"""The kinds :func:`transport_error_kind` sorts transport failures into (metric labels)."""
+
+
+def transport_error_kind(exc: BaseException) -> str:
+    """A short label for a transport failure: one of :data:`TRANSPORT_ERROR_KINDS`."""
+    low = str(exc).lower()
+    if isinstance(exc, (requests.Timeout, TimeoutError)) or "timed out" in low:
+        return "timeout"
+    if isinstance(exc, requests.HTTPError):
+        status = getattr(exc.response, "status_code", None) or 0
+        return "http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx"
+    if isinstance(exc, ConnectionRefusedError) or "connection refused" in low:
+        return "connection_refused"
+    if isinstance(exc, (requests.ConnectionError, ConnectionError)):
+        return "connection"
+    if isinstance(exc, ValueError):
+        return "malformed"
+    return "other"
 
 
 def _retryable_http(exc: requests.HTTPError) -> bool:

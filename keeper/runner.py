@@ -100,6 +100,7 @@ class Keeper:
             retries=settings.rpc_retries,
             batch_size=settings.rpc_batch_size,
             on_request=self._on_rpc,
+            on_transport_error=self._on_transport_error,
         )
         self.engine = EngineClient(
             self.rpc,
@@ -139,6 +140,9 @@ class Keeper:
     def _on_rpc(self, url: str, n_calls: int, seconds: float, ok: bool) -> None:
         self.metrics.rpc_requests.labels(endpoint=redact_url(url), outcome="ok" if ok else "error").inc()
         self.metrics.rpc_calls.inc(n_calls)
+
+    def _on_transport_error(self, url: str, kind: str) -> None:
+        self.metrics.rpc_errors.labels(kind=kind).inc()
 
     @property
     def url(self) -> str:
@@ -336,8 +340,14 @@ class Keeper:
         def fetch(a: int, b: int) -> list[dict[str, Any]]:
             return decode_logs(self.rpc.request(*self.engine.logs_call(a, b)))
 
+        def refused(exc: Exception) -> bool:
+            if not _is_range_refusal(exc):
+                return False
+            self.metrics.log_ranges_refused.inc()
+            return True
+
         try:
-            for rng in scan_ranges(start, end, fetch, sizer=self._sizer, is_refusal=_is_range_refusal):
+            for rng in scan_ranges(start, end, fetch, sizer=self._sizer, is_refusal=refused):
                 total += self._ingest_logs(rng.result, rng.end)
         except RangeRefused as exc:
             raise EngineReadError(str(exc)) from exc
@@ -450,6 +460,7 @@ class Keeper:
             raw_logs = results[k]
             k += 1
             if isinstance(raw_logs, RpcError):
+                self.metrics.log_ranges_refused.inc()
                 self._scan_events(from_block, block)  # refused: shrink the range
             else:
                 self._ingest_logs(decode_logs(raw_logs), block)

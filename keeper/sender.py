@@ -36,7 +36,7 @@ from keeper.signer import Signer
 from keeper.state import AccountsLockedError, KeeperState, NonceInUseError, PendingTx
 from keeper.units import WAD
 
-__all__ = ["FeePolicy", "TxPlan", "TxOutcome", "Sender", "CANCEL_GAS"]
+__all__ = ["FeePolicy", "TxPlan", "TxOutcome", "Sender", "CANCEL_GAS", "SEND_ERROR_KINDS", "send_error_kind"]
 
 log = logging.getLogger("keeper.sender")
 
@@ -223,6 +223,8 @@ class Sender:
                 accepted = not isinstance(answer, RpcError) or _already_known(answer)
                 if accepted:
                     self.metrics.transactions_sent.inc()
+                else:
+                    self._count_refusal(answer)
                 if accepted or nonce not in self._rebroadcast_warned:
                     self._rebroadcast_warned.add(nonce)
                     log.warning(
@@ -404,23 +406,28 @@ class Sender:
         self.metrics.pending_txs.set(len(self.pending()))
         return sent
 
+    def _count_refusal(self, err: RpcError) -> str:
+        kind = send_error_kind(err.message)
+        self.metrics.send_errors.labels(kind=kind).inc()
+        return kind
+
     def _broadcast_failed(self, p: PendingTx, err: RpcError) -> None:
+        kind = self._count_refusal(err)
         self.state.resolve_pending(p.sender, p.nonce)
         self._inflight.pop(p.nonce, None)
-        text = err.message.lower()
-        if "nonce too low" in text:
+        if kind == "nonce_too_low":
             # mined meanwhile by something else: the accounts are retried next block
             log.warning("broadcast refused, resyncing the nonce", extra={"nonce": p.nonce, "error": err.message})
             self.status.mined_nonce = max(self.status.mined_nonce, p.nonce + 1)
             return
-        if "underpriced" in text:
+        if kind == "underpriced":
             # a transaction the keeper does not know holds this nonce in the pool: cancel it
             # (next pass, with raised fees) and keep new transactions off the nonce meanwhile
             log.warning("a foreign transaction holds a nonce; it will be cancelled", extra={"nonce": p.nonce})
             self._foreign_nonces.add(p.nonce)
             return
         self.metrics.liquidations_failed.inc(len(p.accounts))
-        if "insufficient funds" in text:
+        if kind == "insufficient_funds":
             log.error(
                 "the signer cannot pay for gas: fund it",
                 extra={"signer": self.address, "nonce": p.nonce, "error": err.message},
@@ -479,8 +486,7 @@ class Sender:
         signed = self.signer.sign(self._tx(p.nonce, inflight.to, inflight.data, inflight.gas, fees))
         res = self.rpc.batch([("eth_sendRawTransaction", [signed.raw])])[0]
         if isinstance(res, RpcError) and not _already_known(res):
-            text = res.message.lower()
-            if "nonce too low" in text:
+            if self._count_refusal(res) == "nonce_too_low":
                 return False  # it was just mined; the next status check settles it
             log.warning("replacement refused", extra={"nonce": p.nonce, "error": res.message})
             return False
@@ -522,6 +528,8 @@ class Sender:
             for _ in range(8):
                 signed = self.signer.sign(self._tx(n, self.address, "0x", CANCEL_GAS, f))
                 res = self.rpc.batch([("eth_sendRawTransaction", [signed.raw])])[0]
+                if isinstance(res, RpcError) and not _already_known(res):
+                    self._count_refusal(res)
                 if isinstance(res, RpcError) and "underpriced" in res.message.lower():
                     try:
                         f = self.fees.replacement(f, head.base_fee)
@@ -575,6 +583,24 @@ class Sender:
         if any(counts.values()):
             log.info("pending transactions recovered at start-up", extra=counts)
         return counts
+
+
+SEND_ERROR_KINDS = ("nonce_too_low", "underpriced", "insufficient_funds", "fee_too_low", "other")
+"""The kinds :func:`send_error_kind` sorts a node's refusals of a raw transaction into."""
+
+
+def send_error_kind(message: str) -> str:
+    """A short label for a node's refusal of a raw transaction (geth, anvil, erigon wordings)."""
+    text = message.lower()
+    if "nonce too low" in text or "nonce has already been used" in text:
+        return "nonce_too_low"
+    if "underpriced" in text:
+        return "underpriced"
+    if "insufficient funds" in text:
+        return "insufficient_funds"
+    if "fee cap" in text or "less than block base fee" in text or "max fee per gas less than" in text:
+        return "fee_too_low"
+    return "other"
 
 
 def _already_known(err: RpcError) -> bool:
