@@ -782,13 +782,25 @@ class Keeper:
     def run(self) -> int:
         """Run until stopped (or one pass with ``once``). Returns the process exit code."""
         self.serve_metrics()
-        head = self.start() if self._last_head is None else self._last_head
         if self.settings.once:
+            if self._last_head is None:
+                self.start()
             return self._run_once()
-        self.step(head.number, force_sweep=True)  # what is liquidatable now is not left for later
+        # Start-up and the first pass run inside the loop: a node that drops out right after the
+        # start-up checks is waited for like any other outage, instead of ending the keeper.
+        started = self._last_head is not None
+        first_pass_done = False
         errors_in_row = 0
         while not self.stop_event.is_set():
             try:
+                if not started:
+                    self.start()
+                    started = True
+                if not first_pass_done:
+                    self.step(force_sweep=True)  # what is liquidatable now is not left for later
+                    first_pass_done = True
+                    errors_in_row = 0
+                    continue
                 block = self._next_block()
                 if block is None:
                     break
@@ -800,6 +812,8 @@ class Keeper:
                 log.error("node unavailable; retrying", extra={"error": str(exc)})
                 self.stop_event.wait(min(30.0, 1.0 * 2 ** min(errors_in_row, 5)))
             except Exception as exc:  # noqa: BLE001 - a long-running bot logs and carries on
+                if not started:
+                    raise  # a start-up failure other than an outage is for the operator to fix
                 errors_in_row += 1
                 self.metrics.errors.labels(kind=type(exc).__name__).inc()
                 log.exception("pass failed; retrying next block", extra={"error": str(exc)})

@@ -224,6 +224,34 @@ def test_fault_proxy__decodes_each_raw_transaction__and_the_overlap_check_can_fa
 # -- the RPC itself failing ----------------------------------------------------------------------
 
 
+def test_rpc_down_then_back__at_start_up_and_while_running__liquidates_once_it_is_back(
+    fresh: Market, proxy: FaultProxy, watch
+) -> None:
+    w = watch(wait=False)
+    errors = lambda: w.keeper.metrics.value("errors", kind="rpc")  # noqa: E731
+    proxy.down()  # between the start-up checks and the first pass
+    with w:
+        wait_for(lambda: errors() >= 1, timeout=15)
+        proxy.up()
+        wait_for(lambda: len(w.keeper.history) >= 1, timeout=15)  # the first pass ran
+        proxy.down()
+        expected = price_drop(fresh)
+        wait_for(lambda: errors() >= 2, timeout=15)
+        proxy.http_error(503, count=1)  # back, but the first answer is a 503
+        proxy.up()
+        samples = w.finish()
+
+    w.check(expected)
+    assert proxy.injected["http_503"] == 1
+    refused = metric(samples, "rpc_errors_total", kind="connection_refused")
+    # a call and its retry per outage (a request caught by the shutdown is reset, not refused)
+    assert refused >= 2 and refused + metric(samples, "rpc_errors_total", kind="connection") >= 4
+    assert metric(samples, "rpc_errors_total", kind="http_5xx") == 1
+    assert metric(samples, "errors_total", kind="rpc") >= 2  # the passes that could not run
+    assert metric(samples, "liquidations_mined_total") == len(expected)
+    assert metric(samples, "liquidations_failed_total") == 0
+
+
 def test_provider_refusing_large_log_ranges__shrinks_them__finds_every_account(
     fresh: Market, proxy: FaultProxy, watch
 ) -> None:
