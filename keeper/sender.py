@@ -383,8 +383,7 @@ class Sender:
         results = self.rpc.batch([("eth_sendRawTransaction", [raw]) for _, raw, _ in recorded])
         sent: list[PendingTx] = []
         for (p, _, plan), res in zip(recorded, results):
-            if isinstance(res, RpcError) and not _already_known(res):
-                self._broadcast_failed(p, res)
+            if isinstance(res, RpcError) and not _already_known(res) and not self._broadcast_failed(p, res):
                 continue
             sent.append(p)
             self.sent_log.append((p.nonce, p.tx_hash, p.accounts))
@@ -411,21 +410,32 @@ class Sender:
         self.metrics.send_errors.labels(kind=kind).inc()
         return kind
 
-    def _broadcast_failed(self, p: PendingTx, err: RpcError) -> None:
+    def _broadcast_failed(self, p: PendingTx, err: RpcError) -> bool:
+        """Release a transaction the node refused. Returns ``True`` instead when the refusal is
+        "nonce too low" because this very transaction is mined: an earlier attempt reached the
+        node and its answer was lost (a timeout, then the retry). It then stays recorded, and
+        the next status check settles it like any other mined transaction."""
         kind = self._count_refusal(err)
+        if kind == "nonce_too_low" and self._is_mined(p.tx_hash):
+            log.warning(
+                "broadcast answered 'nonce too low', but the transaction is already mined: an "
+                "earlier attempt got through and its answer was lost",
+                extra={"nonce": p.nonce, "tx": p.tx_hash},
+            )
+            return True
         self.state.resolve_pending(p.sender, p.nonce)
         self._inflight.pop(p.nonce, None)
         if kind == "nonce_too_low":
             # mined meanwhile by something else: the accounts are retried next block
             log.warning("broadcast refused, resyncing the nonce", extra={"nonce": p.nonce, "error": err.message})
             self.status.mined_nonce = max(self.status.mined_nonce, p.nonce + 1)
-            return
+            return False
         if kind == "underpriced":
             # a transaction the keeper does not know holds this nonce in the pool: cancel it
             # (next pass, with raised fees) and keep new transactions off the nonce meanwhile
             log.warning("a foreign transaction holds a nonce; it will be cancelled", extra={"nonce": p.nonce})
             self._foreign_nonces.add(p.nonce)
-            return
+            return False
         self.metrics.liquidations_failed.inc(len(p.accounts))
         if kind == "insufficient_funds":
             log.error(
@@ -434,6 +444,11 @@ class Sender:
             )
         else:
             log.error("broadcast refused", extra={"nonce": p.nonce, "error": err.message})
+        return False
+
+    def _is_mined(self, tx_hash: str) -> bool:
+        receipt = self.rpc.batch([("eth_getTransactionReceipt", [tx_hash])])[0]
+        return isinstance(receipt, dict)
 
     # -- replacement --------------------------------------------------------------------------
 

@@ -252,6 +252,27 @@ def test_rpc_down_then_back__at_start_up_and_while_running__liquidates_once_it_i
     assert metric(samples, "liquidations_failed_total") == 0
 
 
+def test_timeouts__slow_reads_retried__a_send_whose_answer_is_lost_is_not_sent_twice(
+    fresh: Market, proxy: FaultProxy, watch
+) -> None:
+    w = watch(rpc_timeout=0.5)
+    with w:
+        proxy.delay(1.5, count=2)  # a call and its retry both answered too late
+        wait_for(lambda: w.keeper.metrics.value("errors", kind="rpc") >= 1, timeout=15)
+        # the node takes the transaction, but its answer comes after the keeper gave up
+        proxy.delay(1.5, methods="eth_sendRawTransaction", count=1)
+        expected = price_drop(fresh)
+        wait_for(lambda: proxy.injected["delay"] == 3, timeout=20)
+        samples = w.finish()
+
+    done = w.check(expected)
+    assert {liq for _, liq in done} == {w.keeper.signer.address}
+    assert proxy.sent_accounts(accepted_only=False) == Counter({a: 1 for a in expected})  # one nonce each
+    assert metric(samples, "rpc_errors_total", kind="timeout") >= 3
+    assert metric(samples, "liquidations_mined_total") == len(expected)  # its own, though unheard
+    assert metric(samples, "liquidations_failed_total") == 0
+
+
 def test_provider_refusing_large_log_ranges__shrinks_them__finds_every_account(
     fresh: Market, proxy: FaultProxy, watch
 ) -> None:
