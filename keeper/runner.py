@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from keeper.abi import HealthTuple
+from keeper.abi import HealthTuple, decode_word_uint
 from keeper.batching import GasModel, PackingTarget, gas_cap_for, packing_target, plan_batches
 from keeper.engine import EngineClient, EngineReadError, Head, MarketInfo, decode_logs
 from keeper.fees import FeeCapReached, effective_gas_price
@@ -719,7 +719,7 @@ class Keeper:
                 self.metrics.errors.labels(kind="simulation").inc()
                 continue
             data = _bytes(sim)
-            count, reward = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big")
+            count, reward = decode_word_uint(data, 0), decode_word_uint(data, 1)
             if count == 0:
                 result.lost_in_simulation += len(b.accounts)
                 self.metrics.lost_races.inc(len(b.accounts))

@@ -273,6 +273,27 @@ def test_timeouts__slow_reads_retried__a_send_whose_answer_is_lost_is_not_sent_t
     assert metric(samples, "liquidations_failed_total") == 0
 
 
+def test_corrupt_answers__detected_as_malformed__never_acted_on__the_keeper_recovers(
+    fresh: Market, proxy: FaultProxy, watch
+) -> None:
+    w = watch(rpc_retries=4)
+    kinds = ("bad_json", "truncated_body", "wrong_ids", "truncated_results")
+    with w:
+        for kind in kinds:  # each spoils one answer holding an eth_call: the pass's reads
+            proxy.corrupt(kind, methods="eth_call", count=1)
+        for kind in ("wrong_ids", "truncated_body"):  # and the answers to a single call
+            proxy.corrupt(kind, methods="eth_blockNumber", count=1)
+        expected = price_drop(fresh)
+        samples = w.finish()
+
+    w.check(expected)
+    assert sum(proxy.injected[k] for k in kinds) == 6
+    assert metric(samples, "rpc_errors_total", kind="malformed") == 6  # each one seen, none used
+    assert metric(samples, "errors_total") == 0  # retried within the pass: no pass failed
+    assert metric(samples, "liquidations_mined_total") == len(expected)
+    assert metric(samples, "liquidations_failed_total") == 0
+
+
 def test_provider_refusing_large_log_ranges__shrinks_them__finds_every_account(
     fresh: Market, proxy: FaultProxy, watch
 ) -> None:
