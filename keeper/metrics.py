@@ -91,6 +91,9 @@ class KeeperMetrics:
         self.log_ranges_refused = c(
             "log_ranges_refused", "eth_getLogs block ranges the provider refused (the range then shrinks)."
         )
+        self.reorgs_detected = c(
+            "reorgs_detected", "Chain reorganizations seen (a processed block replaced by another)."
+        )
         self.errors = c("errors", "Passes that failed with an error (the loop retries).", labelnames=["kind"])
         self.scan_duration = Histogram(
             f"{_NS}_scan_duration_seconds",

@@ -48,6 +48,9 @@ log = logging.getLogger("keeper")
 MAX_BATCH = 200
 """Longest ``liquidate_many`` list the engine takes."""
 
+_HASH_WINDOW = 128
+"""Processed blocks whose hashes are kept to find where a reorg forked."""
+
 _ACCOUNT_EVENTS = {"AccountListed", "Trade", "Deposit", "Withdraw", "Liquidation", "PositionLiquidated"}
 _MARKET_EVENTS = {"MarketAdded", "MarketParamsSet"}
 _ETHER = 10**18
@@ -134,6 +137,8 @@ class Keeper:
         self.started_from_block: int | None = None
         """First block of the start-up event scan (the checkpoint + 1 after a restart)."""
         self._failovers_seen = 0
+        self._block_hashes: dict[int, str] = {}
+        """Hashes of recently processed blocks, to notice when one is replaced (a reorg)."""
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -305,6 +310,7 @@ class Keeper:
         self._read_prices(head.number)
         self.processed = head.number
         self._last_head = head
+        self._remember_block(head)
         self._learn_block_time(head)
         log.info(
             "keeper started",
@@ -436,18 +442,19 @@ class Keeper:
         if block is None:
             block = int(self.rpc.request("eth_blockNumber"), 16)
         cp = self.state.checkpoint()
-        if cp is not None and cp > block:
-            log.warning("the chain went back; rewinding the checkpoint", extra={"checkpoint": cp, "head": block})
-            self.state.save_checkpoint(block, rewind=True)
-            self.dirty.update(self.models)
-            cp = block
-        from_block = self.deployment.deploy_block if cp is None else cp + 1
+        went_back = cp is not None and cp > block
+        from_block = self.deployment.deploy_block if cp is None else min(cp, block) + 1
         small_range = block - from_block + 1 <= self._sizer.chunk
+        logs_in_batch = small_range and from_block <= block
+        # the hash of the last processed block at or below this one: changed means a reorg
+        check = max((n for n in self._block_hashes if n <= block), default=None)
         calls: list[tuple[str, list[Any]]] = [("eth_getBlockByNumber", [hex(block), False])]
         ids = sorted(self.markets)
         calls += self.engine.price_calls(ids, block)
-        if small_range and from_block <= block:
+        if logs_in_batch:
             calls.append(self.engine.logs_call(from_block, block))
+        if check is not None and check != block:
+            calls.append(("eth_getBlockByNumber", [hex(check), False]))
         status_calls = self.sender.status_calls() if self.sender else []
         results = self.rpc.batch(calls + status_calls)
         if isinstance(results[0], RpcError) or results[0] is None:
@@ -456,14 +463,27 @@ class Keeper:
         self._note_head(head)
         self._apply_prices(EngineClient.decode_prices(ids, results[1 : 1 + len(ids)]))
         k = 1 + len(ids)
-        if small_range and from_block <= block:
-            raw_logs = results[k]
-            k += 1
-            if isinstance(raw_logs, RpcError):
-                self.metrics.log_ranges_refused.inc()
-                self._scan_events(from_block, block)  # refused: shrink the range
-            else:
-                self._ingest_logs(decode_logs(raw_logs), block)
+        raw_logs = results[k] if logs_in_batch else None
+        k += 1 if logs_in_batch else 0
+        fork: int | None = None
+        if check is not None:
+            seen = results[0] if check == block else results[k]
+            k += 0 if check == block else 1
+            if not isinstance(seen, dict) or seen.get("hash") != self._block_hashes[check]:
+                fork = self._fork_point(check)
+            elif went_back:
+                fork = check  # the chain only lost blocks after this one
+        elif went_back:
+            fork = block  # nothing recorded to compare with: trust the number
+        if fork is not None:
+            self._on_reorg(fork, block)
+            force_sweep = True
+            self._scan_events(fork + 1, block)  # events of the new branch (the batch's are stale)
+        elif isinstance(raw_logs, RpcError):
+            self.metrics.log_ranges_refused.inc()
+            self._scan_events(from_block, block)  # refused: shrink the range
+        elif logs_in_batch:
+            self._ingest_logs(decode_logs(raw_logs), block)
         elif from_block <= block:
             self._scan_events(from_block, block)
         if self.sender is not None:
@@ -559,6 +579,7 @@ class Keeper:
             self.metrics.rpc_failovers.inc(self.rpc.stats.failovers - self._failovers_seen)
             self._failovers_seen = self.rpc.stats.failovers
         self.processed = block
+        self._remember_block(head)
         self.metrics.head_block.set(block)
         self.metrics.scan_duration.observe(result.seconds)
         self.metrics.last_pass_at = time.time()
@@ -581,6 +602,43 @@ class Keeper:
                 },
             )
         return result
+
+    # -- reorgs --------------------------------------------------------------------------------
+
+    def _remember_block(self, head: Head) -> None:
+        """Keep the hash of a processed block (the last ``_HASH_WINDOW`` of them)."""
+        if not head.hash:
+            return
+        self._block_hashes[head.number] = head.hash
+        for n in sorted(self._block_hashes)[:-_HASH_WINDOW]:
+            del self._block_hashes[n]
+
+    def _fork_point(self, changed: int) -> int:
+        """The newest remembered block below ``changed`` that is still on the chain (one batched
+        request); below the oldest remembered one when none is."""
+        older = sorted((n for n in self._block_hashes if n < changed), reverse=True)
+        found = self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in older])
+        for n, blk in zip(older, found):
+            if isinstance(blk, dict) and blk.get("hash") == self._block_hashes[n]:
+                return n
+        return max(self.deployment.deploy_block, (older[-1] if older else changed)) - 1
+
+    def _on_reorg(self, fork: int, head: int) -> None:
+        """Blocks after ``fork`` were replaced: forget them, rewind the checkpoint so their events
+        are read again, and re-read every account (a liquidation in a dropped block is undone)."""
+        assert self.state is not None
+        log.warning(
+            "chain reorganization: blocks after the fork are read again and every account re-checked",
+            extra={"fork_block": fork, "processed": self.processed, "head": head},
+        )
+        self.metrics.reorgs_detected.inc()
+        cp = self.state.checkpoint()
+        if cp is not None and cp > fork:
+            self.state.save_checkpoint(fork, rewind=True)
+        for n in [n for n in self._block_hashes if n > fork]:
+            del self._block_hashes[n]
+        self.dirty.update(a for a in self.state.accounts() if self.shard.owns(a))
+        self._ranking = None
 
     def _learn_block_time(self, head: Head, span: int = 20) -> None:
         if head.number < 2:

@@ -322,6 +322,42 @@ def test_provider_refusing_large_log_ranges__shrinks_them__finds_every_account(
     assert metric(samples, "model_misses_total") == 0  # found by its events, not by the sweep
 
 
+# -- the chain ----------------------------------------------------------------------------------
+
+
+def test_reorg_dropping_a_mined_liquidation__detected__liquidated_again(
+    manual_mining: Market, proxy: FaultProxy, make_keeper
+) -> None:
+    m = manual_mining
+    keeper = make_keeper(rpc_url=proxy.url)
+    keeper.start()
+    start = m.block()
+    fork = m.chain.snapshot()
+    expected = price_drop(m, 1500)  # deep enough to close some accounts entirely
+    assert keeper.step().sent >= 1
+    m.mine(1)
+    keeper.step()
+    liquidated_once(m, start, expected)
+    mined_before = keeper.sender.outcomes[-1].block
+
+    # the blocks of the price update and of the liquidation are replaced by a longer branch that
+    # holds the same price update but not the liquidation
+    assert m.chain.revert(fork)
+    m.chain.forget_nonces()
+    m.set_price(ETH, 1500)
+    m.mine(2)
+    assert m.block() >= mined_before and m.liquidatable() == expected  # the head is not behind
+    keeper.step()
+    m.mine(1)
+    keeper.step()
+
+    liquidated_once(m, start, expected)
+    no_overlap(proxy, m)
+    assert keeper.metrics.value("reorgs_detected") == 1
+    assert keeper.metrics.value("liquidations_mined") == 2 * len(expected)  # each receipt seen
+    assert not keeper.sender.pending()
+
+
 # -- sending ------------------------------------------------------------------------------------
 
 
