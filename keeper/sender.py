@@ -522,7 +522,11 @@ class Sender:
         return True
 
     def _estimate(self, data: str) -> int | None:
-        res = self.rpc.batch([("eth_estimateGas", [{"from": self.address, "to": self.engine.address, "data": data}])])[0]
+        # At "latest", said explicitly: a node's default may be "pending", where the very
+        # transaction being replaced has already liquidated the accounts (a far smaller estimate,
+        # and a replacement that runs out of gas).
+        call = {"from": self.address, "to": self.engine.address, "data": data}
+        res = self.rpc.batch([("eth_estimateGas", [call, "latest"])])[0]
         if isinstance(res, RpcError):
             return None
         return int(int(res, 16) * 1.2)

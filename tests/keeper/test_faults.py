@@ -18,15 +18,19 @@ does flag an offence.
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
 import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from conftest import ETH, Market, trader_specs, wait_for
+from conftest import ETH, Market, keeper_cli, trader_specs, wait_for
 from eth_account import Account
 from faultproxy import FaultProxy, overlapping_flights
 from prometheus_client.parser import text_string_to_metric_families
@@ -451,3 +455,53 @@ def test_gas_spike__unprofitable_batches_skipped_and_counted__liquidated_when_ga
     assert metric(samples, "unprofitable_skips_total") >= 1
     assert metric(samples, "liquidations_mined_total") == len(expected)
     assert metric(samples, "liquidations_failed_total") == 0
+
+
+def test_restart_with_a_transaction_pending__killed_mid_broadcast__replaced_at_the_same_nonce(
+    manual_mining: Market, proxy: FaultProxy, make_keeper, tmp_path: Path, dev_keys: list[str]
+) -> None:
+    m = manual_mining
+    start = m.block()
+    state = tmp_path / "keeper.sqlite"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BALLAST_")}
+    env["BALLAST_PRIVATE_KEY"] = dev_keys[3]
+    proxy.delay(5, methods="eth_sendRawTransaction", count=1)  # the node takes it; no answer yet
+    first = subprocess.Popen(
+        keeper_cli()
+        + ["run", "--rpc-url", proxy.url, "--deployment", str(m.deployment_file), "--state-db", str(state),
+           "--metrics-port", str(port), "--poll-interval", "0.05", "--rpc-timeout", "30"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _healthy(port) or first.poll() is not None, timeout=40)
+        expected = price_drop(m)
+        wait_for(lambda: len(proxy.sends) == 1 and proxy.sends[0].forwarded, timeout=20)
+    finally:
+        first.send_signal(signal.SIGKILL)  # no chance to save anything more
+        _, err = first.communicate(timeout=20)
+    assert m.chain.pending_count() == 1 and "Traceback" not in err
+
+    second = make_keeper(3, state=state.name, rpc_url=proxy.url)
+    second.start()  # finds the transaction it does not know the fate of, still worth sending
+    m.mine(1)
+    second.step()
+
+    done = liquidated_once(m, start, expected)
+    assert {liq for _, liq in done} == {second.signer.address}
+    no_overlap(proxy, m)
+    assert set(proxy.sent_accounts().values()) == {1}  # the replacement kept the nonce
+    assert second.metrics.value("replacements") == 1
+    assert second.metrics.value("liquidations_mined") == len(expected)
+    assert not second.sender.pending() and not second.state.locked_accounts()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
