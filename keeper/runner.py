@@ -486,12 +486,18 @@ class Keeper:
             self._ingest_logs(decode_logs(raw_logs), block)
         elif from_block <= block:
             self._scan_events(from_block, block)
+        # Receipts come from the node's head, which may be past ``block`` by now: the accounts of
+        # a transaction mined after ``block`` still look liquidatable in this pass's reads (pinned
+        # to ``block``), and simulating them again would count our own liquidations as lost races.
+        settled_after: set[str] = set()
         if self.sender is not None:
             for outcome in self.sender.process_status(head, results[k:]):
                 if outcome.status == "mined" and outcome.gas_limit and outcome.accounts:
                     self.gas.observe_receipt(
                         int(outcome.gas_limit / (1 + float(self.settings.gas_limit_margin))), outcome.gas_used
                     )
+                if outcome.status == "mined" and (outcome.block or 0) > block:
+                    settled_after.update(outcome.accounts)
             if send and not self.settings.dry_run:
                 self.sender.replace_stuck(head)
 
@@ -509,7 +515,7 @@ class Keeper:
         if self.dirty:
             dirty, self.dirty = self.dirty, set()
             self._refresh_models(dirty, block)
-        locked = self.state.locked_accounts()
+        locked = self.state.locked_accounts() | settled_after
         liquidatable: dict[str, None] = {}
 
         lap("models")

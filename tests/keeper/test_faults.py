@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 from conftest import ETH, Market, keeper_cli, trader_specs, wait_for
 from eth_account import Account
-from faultproxy import FaultProxy, overlapping_flights
+from faultproxy import FaultProxy, SentTx, overlapping_flights
 from prometheus_client.parser import text_string_to_metric_families
 
 from keeper.localchain import free_port, selector_call
@@ -116,6 +116,15 @@ def watch(fresh: Market, proxy: FaultProxy, make_keeper):
         return Watched(fresh, proxy, keeper, port, wait=wait)
 
     return make
+
+
+@pytest.fixture
+def stepped(manual_mining: Market, proxy: FaultProxy, make_keeper):
+    """A started keeper behind the proxy that the test drives pass by pass (``step``), on a
+    chain that only mines when the test says so."""
+    keeper = make_keeper(rpc_url=proxy.url)
+    keeper.start()
+    return keeper
 
 
 def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -330,11 +339,9 @@ def test_provider_refusing_large_log_ranges__shrinks_them__finds_every_account(
 
 
 def test_reorg_dropping_a_mined_liquidation__detected__liquidated_again(
-    manual_mining: Market, proxy: FaultProxy, make_keeper
+    manual_mining: Market, proxy: FaultProxy, stepped
 ) -> None:
-    m = manual_mining
-    keeper = make_keeper(rpc_url=proxy.url)
-    keeper.start()
+    m, keeper = manual_mining, stepped
     start = m.block()
     fork = m.chain.snapshot()
     expected = price_drop(m, 1500)  # deep enough to close some accounts entirely
@@ -455,6 +462,56 @@ def test_gas_spike__unprofitable_batches_skipped_and_counted__liquidated_when_ga
     assert metric(samples, "unprofitable_skips_total") >= 1
     assert metric(samples, "liquidations_mined_total") == len(expected)
     assert metric(samples, "liquidations_failed_total") == 0
+
+
+def test_another_keeper_wins_part_of_the_race__lost_races_counted__not_errors(
+    fresh: Market, proxy: FaultProxy, watch, accounts
+) -> None:
+    w = watch()
+    rival = accounts[5].address
+    taken: list[str] = []
+
+    def rival_first(tx: SentTx) -> None:  # mined just before the keeper's transaction
+        taken.extend(tx.accounts[: len(tx.accounts) // 2])
+        call = selector_call("liquidate_many(address[])", ["address[]"], [taken])
+        send_now(fresh, rival, fresh.engine.address, call, gas=5_000_000)
+
+    proxy.before_send(rival_first, count=1)
+    with w:
+        expected = price_drop(fresh)
+        samples = w.finish()
+
+    done = w.check(expected)
+    assert taken and {a for a, liq in done if liq == rival} == set(taken)
+    assert {a for a, liq in done if liq == w.keeper.signer.address} == expected - set(taken)
+    outcomes = [(o.block, len(o.liquidated), len(o.lost)) for o in w.keeper.sender.outcomes]
+    passes = [(h.block, len(h.liquidatable), h.lost_in_simulation) for h in w.keeper.history]
+    assert metric(samples, "lost_races_total") == len(taken), (outcomes, passes)
+    assert metric(samples, "liquidations_mined_total") == len(expected) - len(taken)
+    assert metric(samples, "liquidations_failed_total") == 0
+    assert metric(samples, "errors_total") == 0
+
+
+def test_own_liquidation_mined_after_the_block_a_pass_reads__not_counted_as_a_lost_race(
+    manual_mining: Market, proxy: FaultProxy, stepped
+) -> None:
+    m, keeper = manual_mining, stepped
+    start = m.block()
+    expected = price_drop(m)
+    proxy.before_send(lambda tx: m.mine(1), count=1)  # a block lands while the keeper sends
+    assert keeper.step().sent == 1
+    read_block = m.block()
+    m.mine(1)  # the next one holds the liquidation: the head moves on as a pass starts
+
+    late = keeper.step(read_block)  # its reads pinned to read_block, the receipts from the head
+
+    assert late.lost_in_simulation == 0 and late.sent == 0
+    liquidated_once(m, start, expected)
+    no_overlap(proxy, m)
+    assert keeper.metrics.value("liquidations_mined") == len(expected)
+    assert keeper.metrics.value("lost_races") == 0  # its own liquidations are not someone else's
+    keeper.step()
+    assert keeper.metrics.value("lost_races") == 0 and not keeper.sender.pending()
 
 
 def test_restart_with_a_transaction_pending__killed_mid_broadcast__replaced_at_the_same_nonce(
