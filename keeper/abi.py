@@ -286,7 +286,12 @@ _INT_MAX = (1 << 255) - 1
 
 
 def decode_word_uint(data: bytes, index: int = 0) -> int:
-    """The ``index``-th 32-byte word as an unsigned integer."""
+    """The ``index``-th 32-byte word as an unsigned integer.
+
+    :raises ValueError: if ``data`` ends before that word (a cut or empty answer is not zero).
+    """
+    if len(data) < 32 * index + 32:
+        raise ValueError(f"return data of {len(data)} bytes has no word {index}")
     return int.from_bytes(data[32 * index : 32 * index + 32], "big")
 
 

@@ -76,6 +76,24 @@ class KeeperMetrics:
         self.rpc_requests = c("rpc_requests", "RPC round trips.", labelnames=["endpoint", "outcome"])
         self.rpc_calls = c("rpc_calls", "JSON-RPC calls (batch items count one each).")
         self.rpc_failovers = c("rpc_failovers", "Switches between RPC URLs after a failure.")
+        self.rpc_errors = c(
+            "rpc_errors",
+            "RPC transport failures by kind: timeout, connection_refused, connection, http_5xx, "
+            "http_429, http_4xx, malformed (not JSON, ids or results that do not fit the request), other.",
+            labelnames=["kind"],
+        )
+        self.send_errors = c(
+            "send_errors",
+            "Raw transactions the node refused, by kind: nonce_too_low, underpriced, "
+            "insufficient_funds, fee_too_low, other.",
+            labelnames=["kind"],
+        )
+        self.log_ranges_refused = c(
+            "log_ranges_refused", "eth_getLogs block ranges the provider refused (the range then shrinks)."
+        )
+        self.reorgs_detected = c(
+            "reorgs_detected", "Chain reorganizations seen (a processed block replaced by another)."
+        )
         self.errors = c("errors", "Passes that failed with an error (the loop retries).", labelnames=["kind"])
         self.scan_duration = Histogram(
             f"{_NS}_scan_duration_seconds",
