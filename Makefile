@@ -10,7 +10,7 @@ export PATH := $(ANVIL_DIR):$(BIN):$(PATH)
 # Ape imports pydantic-settings models that warn on import; the warning is not ours to fix.
 export PYTHONWARNINGS := ignore::UserWarning
 
-.PHONY: install demo deploy test gas bench-keeper clean
+.PHONY: install demo deploy test fuzz gas bench-keeper clean
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: install
 	$(BIN)/ape test tests -q
 	$(BIN)/ape test tests/fork -q --network ethereum:mainnet-fork:foundry
 	$(BIN)/ape test tests/fork -q --network ethereum:sepolia-fork:foundry
+
+# The stateful fuzz machine's long profile (2,000 examples of 50 steps); `make test` runs the CI one.
+fuzz: install
+	BALLAST_FUZZ=long $(BIN)/ape test tests/test_fuzz.py -q -s
 
 gas: install
 	$(BIN)/ape run gas --network ethereum:local:foundry
