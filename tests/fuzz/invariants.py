@@ -133,16 +133,40 @@ def trade_matches(pred: predict.Trade, sent: Any, after: State, account: str, m:
     assert after.accounts[account].collateral == pred.collateral
 
 
-def liquidations_match(c: Constants, pred: predict.Liquidations, sent: Any, after: State, caller: str, tokens_before: int) -> None:
-    """Events, positions, collateral, insurance and the caller's pay against the model; an account
-    left open is back at or above liq_target x maintenance; bad debt only on an emptied account,
-    split between insurance and pool as the fund before it allows."""
+def liquidations_are_sound(c: Constants, sent: Any, before: State, after: State) -> None:
+    """Model-free: every liquidated account is closed or back at or above liq_target x maintenance;
+    bad debt only on an account left with no position and no collateral, paid by the insurance
+    fund as far as the fund (before it, after the account's penalty and reward) allows, the rest
+    written off against the pool."""
+    target = c.liquidation.liq_target
+    bad = {e.account: e for e in events([sent], "BadDebt")}
+    fund = before.insurance
+    logs = events([sent], "Liquidation")
+    for ev in logs:
+        acc = after.accounts[ev.account]
+        if acc.mask:
+            need = ceil_div(target * acc.health.maintenance_req, WAD)
+            assert acc.health.equity >= need, f"{ev.account}: partial liquidation left equity {acc.health.equity} < target {need}"
+        fund = max(fund + ev.penalty_paid - ev.reward, 0)
+        b = bad.pop(ev.account, None)
+        if b is not None:
+            assert acc.mask == 0 and acc.collateral == 0, f"{ev.account}: bad debt recorded on an account left open or holding collateral"
+            assert b.insurance_paid == min(b.amount, fund), f"insurance paid {b.insurance_paid} of {b.amount} with {fund} in the fund"
+            assert b.insurance_paid + b.pool_written_off == b.amount, f"bad debt split {b}"
+            fund -= b.insurance_paid
+    assert not bad, f"bad debt without a liquidation: {bad}"
+    reward = sum(ev.reward for ev in logs)  # paid once, in whole tokens; the rest stays in the fund
+    want = fund + reward % c.scale
+    assert after.insurance == want, f"insurance {after.insurance}, events give {want}"
+
+
+def liquidations_match_model(c: Constants, pred: predict.Liquidations, sent: Any, after: State, caller: str, tokens_before: int) -> None:
+    """Events, positions, collateral, bad debt, insurance and the caller's pay against the model."""
     logs = events([sent], "Liquidation")
     assert [e.account for e in logs] == [d.account for d in pred.done], "liquidated accounts differ from the model"
     per_position = events([sent], "PositionLiquidated")
     bad = {e.account: e for e in events([sent], "BadDebt")}
     shortfalls = [e.amount for e in events([sent], "InsuranceShortfall")]
-    target = c.liquidation.liq_target
     k = 0
     for ev, d in zip(logs, pred.done):
         r = d.result
@@ -157,13 +181,9 @@ def liquidations_match(c: Constants, pred: predict.Liquidations, sent: Any, afte
             assert (pos.size, pos.cost) == (size, cost), f"{d.account} market {m}: {pos}, model {(size, cost)}"
         acc = after.accounts[d.account]
         assert acc.collateral == r.collateral_after, f"collateral {acc.collateral}, model {r.collateral_after}"
-        if acc.mask:
-            assert not r.full
-            need = ceil_div(target * acc.health.maintenance_req, WAD)
-            assert acc.health.equity >= need, f"partial liquidation left equity {acc.health.equity} < target {need}"
+        assert bool(acc.mask) != r.full
         if r.bad_debt:
             b = bad.pop(d.account)
-            assert acc.mask == 0 and acc.collateral == 0, "bad debt recorded on an account left open or holding collateral"
             assert (b.amount, b.insurance_paid, b.pool_written_off) == (r.bad_debt, r.bad_debt_insurance_paid, r.bad_debt_written_off)
     assert k == len(per_position), "more PositionLiquidated events than closes"
     assert not bad, f"bad debt the model does not expect: {bad}"

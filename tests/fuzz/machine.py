@@ -22,7 +22,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from fuzz import predict
-from fuzz.invariants import INVARIANTS, Step, events, liquidations_match, refusal_expected, trade_matches
+from fuzz.invariants import (
+    INVARIANTS,
+    Step,
+    events,
+    liquidations_are_sound,
+    liquidations_match_model,
+    refusal_expected,
+    trade_matches,
+)
 from fuzz.protocol import Protocol
 from fuzz.rpc import Reverted
 
@@ -200,7 +208,8 @@ class BallastMachine(RuleBasedStateMachine):
                 return None
         self.must(out)
         self.observe()
-        liquidations_match(self.c, pred, out, self.state, caller, tokens)
+        liquidations_are_sound(self.c, out, self.before, self.state)
+        liquidations_match_model(self.c, pred, out, self.state, caller, tokens)
         want = (len(pred.done), pred.reward_paid) if many else pred.reward_paid
         assert out.value == want, f"{what} returned {out.value}, model {want}"
         self.step.pool_gain = pred.pool_gain
@@ -319,21 +328,46 @@ class BallastMachine(RuleBasedStateMachine):
     @rule(m=MARKET, move=st.integers(-20, 20))
     def move_price(self, m: int, move: int) -> None:
         """A small move of a feed, by move / 1000."""
-        self.set_price(m, move)
+        self.set_price(m, self.answers[m] * (1000 + move) // 1000, "move_price")
 
     @rule(m=MARKET, move=st.one_of(st.integers(-300, 300), st.integers(-120, 120)))
     def jump_price(self, m: int, move: int) -> None:
         """A jump of up to 30% either way (often up to 12%, where partial liquidations are)."""
-        self.set_price(m, move)
+        self.set_price(m, self.answers[m] * (1000 + move) // 1000, "jump_price")
 
-    def set_price(self, m: int, move: int) -> None:
-        self.begin(f"{'move' if abs(move) <= 20 else 'jump'}_price", prices_moved=True)
-        answer = max(self.answers[m] * (1000 + move) // 1000, 10**FEED_DECIMALS)
+    @rule(depth=st.sampled_from([95, 80, 50, 0, -30]))
+    def shock(self, depth: int) -> None:
+        """A jump aimed at the account nearest liquidation: its largest position's market moves (by
+        30% at most) to where its equity would be `depth`% of its maintenance requirement."""
+        held = [(a.health.equity / a.health.maintenance_req, t) for t, a in self.state.accounts.items() if a.mask]
+        if not held:
+            self.begin("shock", prices_moved=True)
+            return self.outcome("shock", "no-op")
+        t = min(held)[1]
+        acc = self.state.accounts[t]
+        m = max(range(N_MARKETS), key=lambda i: abs(acc.positions[i].size) * self.state.prices[i])
+        size, price = acc.positions[m].size / WAD, self.state.prices[m] / WAD
+        mmf = self.state.markets[m].params.mmf / WAD
+        others = acc.health.maintenance_req / WAD - abs(size) * price * mmf
+        # equity + size * (p - price) == k * (others + mmf * |size| * p), solved for p
+        k = depth / 100
+        den = size - k * mmf * abs(size)
+        target = (k * others - acc.health.equity / WAD + size * price) / den if den else 0.0
+        start = self.answers[m]
+        answer = int(target * 10**FEED_DECIMALS) if target > 0 else 0
+        adverse = start * 7 // 10 if size > 0 else start * 13 // 10
+        answer = min(max(answer, start * 7 // 10), start * 13 // 10) if answer else adverse
+        self.set_price(m, answer, f"shock on {self.label[t]}")
+
+    def set_price(self, m: int, answer: int, why: str) -> None:
+        self.begin(why.split()[0] if why.startswith("shock") else why, prices_moved=True)
+        answer = max(answer, 10**FEED_DECIMALS)
+        move = answer / self.answers[m] - 1
         self.must(self.send(self.p.set_answer, m, answer))
         self.answers[m] = answer
         self.observe()
         assert self.state.prices[m] == answer * 10 ** (18 - FEED_DECIMALS)
-        self.outcome(f"{MARKET_NAMES[m]} price {answer / 10**FEED_DECIMALS:,.2f} ({move / 10:+.1f}%)", "ok")
+        self.outcome(f"{why}: {MARKET_NAMES[m]} price {answer / 10**FEED_DECIMALS:,.2f} ({100 * move:+.1f}%)", "ok")
 
     @rule(seconds=st.integers(1, 7200))
     def pass_time(self, seconds: int) -> None:
