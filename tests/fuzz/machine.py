@@ -162,7 +162,7 @@ class BallastMachine(RuleBasedStateMachine):
 
     def outcome(self, what: str, text: str) -> None:
         self.w.stats.outcomes[(self.step.name, text.split(" (")[0])] += 1
-        note(f"    {what}: {text}")
+        note(f"    step {self.steps}: {what}: {text}")
 
     def refresh_feeds(self) -> None:
         for m, answer in enumerate(self.answers):
