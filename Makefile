@@ -10,7 +10,7 @@ export PATH := $(ANVIL_DIR):$(BIN):$(PATH)
 # Ape imports pydantic-settings models that warn on import; the warning is not ours to fix.
 export PYTHONWARNINGS := ignore::UserWarning
 
-.PHONY: install demo deploy test gas bench bench-keeper clean
+.PHONY: install demo deploy test fuzz gas bench bench-keeper clean
 
 # make demo WINDOW=scripts/data/eth_usd_1h_2021-05-18_may19_crash.csv replays another window
 WINDOW ?=
@@ -41,6 +41,10 @@ test: install
 	$(BIN)/ape test tests -q
 	$(BIN)/ape test tests/fork -q --network ethereum:mainnet-fork:foundry
 	$(BIN)/ape test tests/fork -q --network ethereum:sepolia-fork:foundry
+
+# The stateful fuzz machine's long profile (2,000 examples of 50 steps); `make test` runs the CI one.
+fuzz: install
+	BALLAST_FUZZ=long $(BIN)/ape test tests/test_fuzz.py -q -s
 
 gas: install
 	$(BIN)/ape run gas --network ethereum:local:foundry
