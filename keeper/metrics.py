@@ -64,6 +64,9 @@ class KeeperMetrics:
             "Accounts another liquidator got first (simulated count 0, or absent from our receipt).",
         )
         self.unprofitable_skips = c("unprofitable_skips", "Batches not sent because the reward did not pay the gas.")
+        self.fee_cap_skips = c(
+            "fee_cap_skips", "Batches not sent because the base fee was above the fee cap (--max-fee-gwei)."
+        )
         self.replacements = c("replacements", "Stuck transactions replaced with higher fees.")
         self.cancellations = c("cancellations", "Pending transactions cancelled at start-up.")
         self.rewards_usd = c("rewards_usd", "Liquidation rewards earned, USD (from Liquidation events).")

@@ -775,7 +775,8 @@ class Keeper:
         try:
             fees = self._fee_policy().fresh(head.base_fee)
         except FeeCapReached as exc:
-            log.warning("not sending: %s", exc)
+            self.metrics.fee_cap_skips.inc(len(batches))
+            log.warning("not sending: %s", exc, extra={"batches": len(batches), "base_fee": head.base_fee})
             return []
         native = self.native_usd_price()
         plans: list[TxPlan] = []

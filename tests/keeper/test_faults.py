@@ -438,27 +438,34 @@ def test_insufficient_funds__clear_error__keeps_running__liquidates_once_funded(
     assert metric(samples, "liquidations_mined_total") == len(expected)
 
 
-def test_gas_spike__unprofitable_batches_skipped_and_counted__liquidated_when_gas_falls(
+def test_gas_spike__above_the_fee_cap_then_unprofitable__skipped_and_counted__liquidated_when_gas_falls(
     fresh: Market, proxy: FaultProxy, watch
 ) -> None:
-    spike = 3_000 * GWEI
-    w = watch(max_fee_gwei=100_000)
+    spike, high = 3_000 * GWEI, 1_000 * GWEI
+    w = watch(max_fee_gwei=2_000)
+
+    def next_block_at(base_fee: int) -> None:
+        fresh.chain.rpc.batch([("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)]), ("anvil_mine", ["0x1"])])
+
     try:
         with w:
             fresh.chain.rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(spike)])
             fresh.chain.hold_base_fee = spike
-            expected = price_drop(fresh)
+            expected = price_drop(fresh)  # in a block whose base fee is above the keeper's cap
+            wait_for(lambda: w.keeper.metrics.value("fee_cap_skips") >= 1, timeout=20)
+            fresh.chain.hold_base_fee = None
+            next_block_at(high)  # under the cap, but the gas costs more than the rewards
             wait_for(lambda: w.keeper.metrics.value("unprofitable_skips") >= 1, timeout=20)
             assert proxy.sends == [] and fresh.liquidatable() == expected
-            fresh.chain.hold_base_fee = None
-            fresh.chain.rpc.batch([("anvil_setNextBlockBaseFeePerGas", [hex(GWEI)]), ("anvil_mine", ["0x1"])])
+            next_block_at(GWEI)
             samples = w.finish()
     finally:
         fresh.chain.hold_base_fee = None
         fresh.chain.rpc.request("anvil_setNextBlockBaseFeePerGas", ["0x0"])
 
     w.check(expected)
-    assert all(t.max_fee < spike for t in proxy.sends)
+    assert all(t.max_fee < high for t in proxy.sends)
+    assert metric(samples, "fee_cap_skips_total") >= 1
     assert metric(samples, "unprofitable_skips_total") >= 1
     assert metric(samples, "liquidations_mined_total") == len(expected)
     assert metric(samples, "liquidations_failed_total") == 0
