@@ -44,7 +44,7 @@ test: install
 
 # The stateful fuzz machine's long profile (2,000 examples of 50 steps); `make test` runs the CI one.
 fuzz: install
-	BALLAST_FUZZ=long $(BIN)/ape test tests/test_fuzz.py -q -s
+	BALLAST_FUZZ=long $(BIN)/ape test tests/test_fuzz.py tests/test_fuzz_advanced.py -q -s
 
 gas: install
 	$(BIN)/ape run gas --network ethereum:local:foundry

@@ -755,7 +755,10 @@ def _trade(market_id: uint256, size_delta: int256, acceptable_price: uint256, is
             self.collateral[account] += margin
             margin = 0
         if margin_delta != 0:
-            log IMarginEngine.IsolatedMargin(account=account, market_id=market_id, delta=margin_delta)
+            settled: int256 = 0
+            if size_delta == 0:
+                settled = funding
+            log IMarginEngine.IsolatedMargin(account=account, market_id=market_id, delta=margin_delta, funding=settled)
     else:
         self.collateral[account] += change
     self._positions[account][market_id] = Pos(size=new_size, cost=new_cost, funding=ctx.funding[market_id], margin=margin)
