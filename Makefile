@@ -3,8 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-# The npm package ships anvil per platform; the real binary is linked here (no node wrapper in
-# between, so signals reach anvil directly).
+# The npm package ships anvil per platform; the real binary is called from here through a one-line
+# `exec` (no node wrapper in between, so signals reach anvil directly), with old states kept in
+# memory only: by default anvil writes every state it evicts to ~/.foundry/anvil/tmp and never
+# deletes it, which filled a disk with tens of GB over a day of test and fuzz runs.
 ANVIL_DIR := $(CURDIR)/node_modules/.anvil
 export PATH := $(ANVIL_DIR):$(BIN):$(PATH)
 # Ape imports pydantic-settings models that warn on import; the warning is not ours to fix.
@@ -25,7 +27,9 @@ node_modules/.installed: package.json package-lock.json
 	mkdir -p $(ANVIL_DIR)
 	bin=$$(ls $(CURDIR)/node_modules/@foundry-rs/anvil-*/bin/anvil | head -1); \
 	  test -x "$$bin" || { echo "no anvil binary in node_modules/@foundry-rs"; exit 1; }; \
-	  ln -sf "$$bin" $(ANVIL_DIR)/anvil
+	  rm -f $(ANVIL_DIR)/anvil; \
+	  printf '#!/bin/sh\nexec "%s" --max-persisted-states 0 "$$@"\n' "$$bin" > $(ANVIL_DIR)/anvil; \
+	  chmod +x $(ANVIL_DIR)/anvil
 	touch $@
 
 install: $(VENV)/.installed node_modules/.installed
