@@ -151,16 +151,23 @@ class Market:
         self.traders += [s.address for s in specs]
 
     def liquidatable(self, accounts: list[str] | None = None, block: int | str = "latest") -> set[str]:
+        """Accounts liquidatable at the end of `block`; for a numbered block also those a running
+        keeper already liquidated inside it (the node may mine the keeper's transaction in the
+        same block as the price update it reacted to, after it)."""
         healths, errors = self.engine.healths(accounts or self.traders, block)
         assert not errors, errors
-        return {a for a, h in healths.items() if h.liquidatable}
+        found = {a for a, h in healths.items() if h.liquidatable}
+        if isinstance(block, int):
+            found |= {a for a, _ in self.liquidations(block, block) if accounts is None or a in accounts}
+        return found
 
-    def liquidations(self, from_block: int) -> list[tuple[str, str]]:
-        """``(account, liquidator)`` of every Liquidation event since ``from_block``."""
+    def liquidations(self, from_block: int, to_block: int | None = None) -> list[tuple[str, str]]:
+        """``(account, liquidator)`` of every Liquidation event from ``from_block`` (to ``to_block``)."""
         ev = EVENTS["Liquidation"]
+        to = "latest" if to_block is None else hex(to_block)
         logs = self.engine.rpc.request(
             "eth_getLogs",
-            [{"address": self.engine.address, "fromBlock": hex(from_block), "toBlock": "latest", "topics": [ev.topic]}],
+            [{"address": self.engine.address, "fromBlock": hex(from_block), "toBlock": to, "topics": [ev.topic]}],
         )
         out = []
         for lg in logs:

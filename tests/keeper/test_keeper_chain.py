@@ -155,9 +155,7 @@ def test_account_opened_before_the_keeper_started__found_from_events_and_the_lis
 
 
 def _liquidatable_at(market: Market, block: int) -> set[str]:
-    healths, errors = market.engine.healths(market.traders, block)
-    assert not errors
-    return {a for a, h in healths.items() if h.liquidatable}
+    return market.liquidatable(block=block)
 
 
 def _all_done(market: Market, keeper) -> bool:
