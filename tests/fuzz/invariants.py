@@ -68,10 +68,12 @@ def masks_match_positions(c: Constants, before: State, s: State, step: Step) -> 
 
 
 def health_matches_model(c: Constants, before: State, s: State, step: Step) -> None:
-    for a in s.accounts:
+    """health(a) equals the model's, and healths([...]) (the keeper's view) equals health(a)."""
+    for a, acc in s.accounts.items():
         want = predict.health(s, a)
-        got = s.accounts[a].health
+        got = acc.health
         assert tuple(got[:4]) == (want.equity, want.initial_req, want.maintenance_req, want.liquidatable), f"{a}: health {got}, model {want}"
+        assert acc.batch_health == got, f"{a}: healths() gives {acc.batch_health}, health() {got}"
 
 
 def liquidatable_list_matches(c: Constants, before: State, s: State, step: Step) -> None:

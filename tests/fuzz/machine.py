@@ -335,7 +335,7 @@ class BallastMachine(RuleBasedStateMachine):
         """A jump of up to 30% either way (often up to 12%, where partial liquidations are)."""
         self.set_price(m, self.answers[m] * (1000 + move) // 1000, "jump_price")
 
-    @rule(depth=st.sampled_from([95, 80, 50, 0, -30]))
+    @rule(depth=st.sampled_from([95, 80, 50, 5, 0, -30]))
     def shock(self, depth: int) -> None:
         """A jump aimed at the account nearest liquidation: its largest position's market moves (by
         30% at most) to where its equity would be `depth`% of its maintenance requirement."""
@@ -378,18 +378,21 @@ class BallastMachine(RuleBasedStateMachine):
         self.observe()
         self.outcome(f"{seconds} s pass", "ok")
 
+    def pick(self, i: int, listed: bool) -> str:
+        """Trader i, or with `listed` one that liquidatable_accounts lists, when there is one."""
+        found = self.state.liquidatable
+        return found[i % len(found)] if listed and found else self.traders[i]
+
     @rule(i=TRADER, listed=st.booleans())
     def liquidate(self, i: int, listed: bool) -> None:
-        """The keeper liquidates a trader (with `listed`, one that liquidatable_accounts lists, if any)."""
+        """The keeper liquidates a trader: a healthy one must refuse with the reason."""
         self.begin("liquidate")
-        found = self.state.liquidatable
-        t = found[i % len(found)] if listed and found else self.traders[i]
-        self.liquidate_accounts(self.keeper, [t], many=False)
+        self.liquidate_accounts(self.keeper, [self.pick(i, listed)], many=False)
 
-    @rule(i=TRADER)
-    def liquidate_self(self, i: int) -> None:
+    @rule(i=TRADER, listed=st.booleans())
+    def liquidate_self(self, i: int, listed: bool) -> None:
         """An account liquidating itself never ends up richer (while its equity is positive)."""
-        t = self.traders[i]
+        t = self.pick(i, listed)
         self.begin("liquidate_self")
         start = self.state.accounts[t]
         if self.liquidate_accounts(t, [t], many=False) is None or start.health.equity <= 0:
