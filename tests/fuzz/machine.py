@@ -168,11 +168,12 @@ class BallastMachine(RuleBasedStateMachine):
         for m, answer in enumerate(self.answers):
             self.must(self.send(self.p.set_answer, m, answer))
 
-    def trade(self, t: str, m: int, delta: int) -> predict.Trade | None:
-        """Trades and checks the result against the model; None when refused (as predicted)."""
-        what = f"{self.label[t]} trade {MARKET_NAMES[m]} {fmt(delta)}"
-        pred = predict.trade(self.state, self.c, t, m, delta)
-        out = self.send(self.p.trade, t, m, delta)
+    def trade(self, t: str, m: int, delta: int, limit: int | None = None) -> predict.Trade | None:
+        """Trades (within `limit`, if any) and checks the result against the model; None when
+        refused (as predicted)."""
+        what = f"{self.label[t]} trade {MARKET_NAMES[m]} {fmt(delta)}" + (f" limit {fmt(limit)}" if limit else "")
+        pred = predict.trade(self.state, self.c, t, m, delta, limit)
+        out = self.send(self.p.trade, t, m, delta, limit)
         if isinstance(out, Reverted):
             refusal_expected(out.reason, pred.refusals, what)
             self.outcome(what, f"refused: {out.reason}")
@@ -219,7 +220,7 @@ class BallastMachine(RuleBasedStateMachine):
             stats["full" if r.full else "partial"] += 1
             stats["bad debt"] += r.bad_debt > 0
             stats["insurance shortfall"] += r.reward_shortfall > 0
-        stats["pool shortfall"] += len(events([out], "PoolShortfall"))
+        stats["pool shortfall"] += len(events(out, "PoolShortfall"))
         self.outcome(what, f"ok ({len(pred.done)} liquidated, reward {fmt(pred.reward)})")
         return pred
 
@@ -275,15 +276,17 @@ class BallastMachine(RuleBasedStateMachine):
         assert after.mask == 0 or after.health.equity >= after.health.initial_req
         self.outcome(what, "ok")
 
-    @rule(i=TRADER, m=MARKET, usd=st.integers(-300_000, 300_000))
-    def trade_usd(self, i: int, m: int, usd: int) -> None:
-        """Any trade of a dollar size: opens, increases, reduces, flips or closes."""
+    @rule(i=TRADER, m=MARKET, usd=st.integers(-300_000, 300_000), limit_bps=st.one_of(st.none(), st.integers(-50, 50)))
+    def trade_usd(self, i: int, m: int, usd: int, limit_bps: int | None) -> None:
+        """Any trade of a dollar size: opens, increases, reduces, flips or closes; with limit_bps,
+        the acceptable price is the oracle price moved by that many basis points."""
         t = self.traders[i]
         self.begin("trade_usd", t)
-        delta = to_size(usd * WAD, self.state.prices[m])
+        price = self.state.prices[m]
+        delta = to_size(usd * WAD, price)
         if delta == 0:
             return self.outcome(f"{self.label[t]} trade 0", "no-op")
-        self.trade(t, m, delta)
+        self.trade(t, m, delta, None if limit_bps is None else price * (10_000 + limit_bps) // 10_000)
 
     @rule(i=TRADER, m=MARKET, lev=st.one_of(LEVERAGE, st.integers(-1500, 1500)))
     def trade_leveraged(self, i: int, m: int, lev: int) -> None:
