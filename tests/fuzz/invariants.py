@@ -7,7 +7,7 @@ take what they need.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from model import WAD, ceil_div
@@ -25,7 +25,6 @@ class Step:
     actors: frozenset[str] = frozenset()
     prices_moved: bool = False
     pool_gain: int | None = 0
-    notes: list[str] = field(default_factory=list)
 
 
 # -- after every step --------------------------------------------------------------------------

@@ -5,7 +5,10 @@ against the model; after every step the invariants of `fuzz.invariants.INVARIANT
 read back from the chain. Every example starts from one chain snapshot and reverts to it.
 
 To add an action: a method in `fuzz.protocol.Protocol`, a prediction in `fuzz.predict` if the model
-covers it, and a rule here that calls `begin`, `send`, `observe` and its checks.
+covers it, and a rule here that calls `begin` (naming the accounts it acts for), `send`, `observe`
+and its checks. To add an invariant: a function in `fuzz.invariants`, listed in `INVARIANTS`. A
+step that moves every account's health (a price, or funding once time accrues it) passes
+`prices_moved=True`, which lifts the check that other accounts are untouched.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class Stats:
     steps: int = 0
     full_length: int = 0  # examples that ran every step the profile allows
     seconds: float = 0.0
+    requests: int = 0  # JSON-RPC round trips
     rules: Counter = field(default_factory=Counter)
     outcomes: Counter = field(default_factory=Counter)  # (rule, "ok" / "refused: reason" / "no-op")
     liquidations: Counter = field(default_factory=Counter)
@@ -71,7 +75,8 @@ class Stats:
         per_step = 1000 * self.seconds / max(self.steps, 1)
         lines = [
             f"{title}: {self.examples} examples ({self.full_length} of full length), {self.steps} steps, "
-            f"{self.seconds:.1f} s ({per_step:.2f} ms per step, setup and invariants included)"
+            f"{self.seconds:.1f} s ({per_step:.2f} ms per step, setup and invariants included), "
+            f"{self.requests} JSON-RPC requests ({self.requests / max(self.steps, 1):.1f} per step)"
         ]
         for r in sorted(self.rules):
             parts = [f"{what} {n}" for (rr, what), n in sorted(self.outcomes.items()) if rr == r]
@@ -487,6 +492,7 @@ def run(world: World, examples: int, steps: int, seed: int | None = None) -> Non
         factory = hypothesis.seed(seed)(factory)
     world.max_steps = steps
     started = time.perf_counter()
+    requests = world.protocol.node.rpc.requests
     try:
         run_state_machine_as_test(
             factory,
@@ -500,3 +506,4 @@ def run(world: World, examples: int, steps: int, seed: int | None = None) -> Non
         )
     finally:
         world.stats.seconds += time.perf_counter() - started
+        world.stats.requests += world.protocol.node.rpc.requests - requests
