@@ -35,13 +35,6 @@ exports: (
     erc4626.erc20.symbol,
     erc4626.erc20.decimals,
     erc4626.asset,
-    erc4626.totalAssets,
-    erc4626.convertToShares,
-    erc4626.convertToAssets,
-    erc4626.previewDeposit,
-    erc4626.previewMint,
-    erc4626.previewWithdraw,
-    erc4626.previewRedeem,
 )
 
 
@@ -274,3 +267,85 @@ def _free_assets() -> uint256:
     if reserved >= total:
         return 0
     return total - reserved
+
+
+# SHARE PRICE VIEWS #
+# @dev Defined here rather than exported from snekmate so that `# pragma nonreentrancy on` covers
+#      them: inside a deposit the assets have arrived before the shares are minted, and a token
+#      with transfer hooks must not be able to read that inflated share price.
+
+
+@external
+@view
+def totalAssets() -> uint256:
+    """
+    @notice The pool's assets: its token balance.
+    @return uint256 Token units.
+    """
+    return erc4626._total_assets()
+
+
+@external
+@view
+def convertToShares(assets: uint256) -> uint256:
+    """
+    @notice Shares worth `assets`, rounded down.
+    @param assets Token units.
+    @return uint256 Shares.
+    """
+    return erc4626._convert_to_shares(assets, False)
+
+
+@external
+@view
+def convertToAssets(shares: uint256) -> uint256:
+    """
+    @notice Assets worth `shares`, rounded down.
+    @param shares Shares.
+    @return uint256 Token units.
+    """
+    return erc4626._convert_to_assets(shares, False)
+
+
+@external
+@view
+def previewDeposit(assets: uint256) -> uint256:
+    """
+    @notice Shares a deposit of `assets` mints now.
+    @param assets Token units.
+    @return uint256 Shares.
+    """
+    return erc4626._preview_deposit(assets)
+
+
+@external
+@view
+def previewMint(shares: uint256) -> uint256:
+    """
+    @notice Assets a mint of `shares` takes now.
+    @param shares Shares.
+    @return uint256 Token units.
+    """
+    return erc4626._preview_mint(shares)
+
+
+@external
+@view
+def previewWithdraw(assets: uint256) -> uint256:
+    """
+    @notice Shares a withdrawal of `assets` burns now.
+    @param assets Token units.
+    @return uint256 Shares.
+    """
+    return erc4626._preview_withdraw(assets)
+
+
+@external
+@view
+def previewRedeem(shares: uint256) -> uint256:
+    """
+    @notice Assets a redemption of `shares` pays now.
+    @param shares Shares.
+    @return uint256 Token units.
+    """
+    return erc4626._preview_redeem(shares)

@@ -38,7 +38,7 @@ __all__ = [
     "ERROR_SELECTOR",
 ]
 
-_MARKET_PARAMS = "(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256)"
+_MARKET_PARAMS = "(" + ",".join(["uint256"] * 12) + ")"
 _HEALTH = "(int256,uint256,uint256,bool)"
 
 
@@ -162,12 +162,15 @@ FUNCTIONS: dict[str, Function] = {
         _f("health", "address", _HEALTH),
         _f("healths", "address[]", _HEALTH + "[]"),
         _f("liquidatable_accounts", "uint256,uint256", "address[]"),
-        _f("position", "address,uint256", "(int256,int256)"),
+        _f("position", "address,uint256", "(int256,int256,int256,int256,bool)"),
         _f("position_mask", "address", "uint256"),
         _f("collateral", "address", "int256"),
         _f("n_markets", "", "uint256"),
         _f("market", "uint256", f"(address,{_MARKET_PARAMS},uint256,uint256)"),
         _f("price", "uint256", "uint256"),
+        _f("config", "", "address"),
+        _f("market_state", "uint256", "(int256,int256,uint256,uint256)"),
+        _f("brackets", "uint256", "(uint256,uint256)[]"),
         _f("liquidation_params", "", "(uint256,uint256,uint256,uint256)"),
         _f("insurance_fund", "", "uint256"),
         _f("collateral_token", "", "address"),
@@ -190,7 +193,9 @@ EVENTS: dict[str, Event] = {
             ("fill_price", "uint256", False),
             ("fee", "uint256", False),
             ("realized_pnl", "int256", False),
+            ("funding", "int256", False),
             ("new_size", "int256", False),
+            ("isolated", "bool", False),
         ),
         _e(
             "Liquidation",
@@ -202,6 +207,7 @@ EVENTS: dict[str, Event] = {
             ("penalty_paid", "uint256", False),
             ("reward", "uint256", False),
             ("full", "bool", False),
+            ("isolated_market", "uint256", False),
         ),
         _e(
             "PositionLiquidated",
@@ -210,6 +216,7 @@ EVENTS: dict[str, Event] = {
             ("size_closed", "int256", False),
             ("price", "uint256", False),
             ("realized_pnl", "int256", False),
+            ("funding", "int256", False),
         ),
         _e("Deposit", ("account", "address", True), ("sender", "address", True), ("amount", "uint256", False)),
         _e("Withdraw", ("account", "address", True), ("receiver", "address", True), ("amount", "uint256", False)),
@@ -279,7 +286,12 @@ _INT_MAX = (1 << 255) - 1
 
 
 def decode_word_uint(data: bytes, index: int = 0) -> int:
-    """The ``index``-th 32-byte word as an unsigned integer."""
+    """The ``index``-th 32-byte word as an unsigned integer.
+
+    :raises ValueError: if ``data`` ends before that word (a cut or empty answer is not zero).
+    """
+    if len(data) < 32 * index + 32:
+        raise ValueError(f"return data of {len(data)} bytes has no word {index}")
     return int.from_bytes(data[32 * index : 32 * index + 32], "big")
 
 

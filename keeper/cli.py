@@ -37,6 +37,7 @@ RUN_ONLY_FIELDS = frozenset(
         "metrics_host",
         "metrics_port",
         "poll_interval",
+        "block_time",
         "gas_fraction",
         "max_fee_gwei",
         "priority_fee_gwei",

@@ -101,6 +101,22 @@ class MarketInfo:
     im_multiplier: int
     liq_penalty: int
     min_position_notional: int
+    funding_index: int = 0  # cumulative funding per whole base unit when read, WAD USD
+    brackets: tuple[tuple[int, int], ...] = ()  # (cap, mmf), ascending, as RiskConfig holds them
+    vol_mmf: int = 0  # the volatility term when read, WAD
+
+    def effective_mmf(self, notional: int) -> int:
+        """The average maintenance fraction of a position of `notional` WAD USD: its brackets,
+        each raised to the volatility term, over the notional (the market's `mmf` with none)."""
+        if notional <= 0 or not self.brackets:
+            return self.mmf
+        total, lower = 0, 0
+        for cap, mmf in self.brackets:
+            total += (min(notional, cap) - lower) * max(mmf, self.vol_mmf)
+            if notional <= cap:
+                break
+            lower = cap
+        return -(-total // notional)
 
 
 class EngineClient:
@@ -177,22 +193,38 @@ class EngineClient:
     def markets(self, names: Mapping[int, str], block: int | str = "latest") -> list[MarketInfo]:
         """Every listed market with its parameters; names come from the deployment file."""
         n = self.read("n_markets", block=block)
-        results = self.rpc.batch([self.view("market", i, block=block) for i in range(n)])
+        config = normalize_address(self.read("config", block=block))
+        calls = [self.view("market", i, block=block) for i in range(n)]
+        calls += [self.view("market_state", i, block=block) for i in range(n)]
+        calls += [
+            ("eth_call", [{"to": config, "data": fn("brackets").encode(i)}, block_tag(block)]) for i in range(n)
+        ]
+        results = self.rpc.batch(calls)
         out = []
-        for i, raw in enumerate(results):
-            if isinstance(raw, RpcError):
-                raise EngineReadError(f"cannot read market {i}: {raw}")
+        for i in range(n):
+            raw, state, table = results[i], results[n + i], results[2 * n + i]
+            for what, r in (("market", raw), ("brackets of market", table)):
+                if isinstance(r, RpcError):
+                    raise EngineReadError(f"cannot read {what} {i}: {r}")
             oracle, params, _, _ = fn("market").decode_one(raw)
+            brackets = fn("brackets").decode_one(table)
+            # the model's flat fraction: the first bracket's, raised to the volatility term (a
+            # market whose oracle reverts right now keeps the bracket alone); larger positions
+            # need more, which healths and the sweep confirm
+            index, _, _, vol_mmf = (0, 0, 0, 0) if isinstance(state, RpcError) else fn("market_state").decode_one(state)
             out.append(
                 MarketInfo(
                     id=i,
                     name=names.get(i, f"market-{i}"),
                     oracle=normalize_address(oracle),
-                    mmf=params[0],
-                    imf=params[1],
-                    im_multiplier=params[2],
-                    liq_penalty=params[3],
-                    min_position_notional=params[8],
+                    mmf=max(brackets[0][1], vol_mmf),
+                    imf=params[0],
+                    im_multiplier=params[1],
+                    liq_penalty=params[2],
+                    min_position_notional=params[7],
+                    funding_index=index,
+                    brackets=tuple((int(c), int(f)) for c, f in brackets),
+                    vol_mmf=vol_mmf,
                 )
             )
         return out
@@ -257,7 +289,7 @@ class EngineClient:
         second: list[Call] = []
         keys: list[tuple[str, int]] = []
         for a in accounts:
-            mask = masks[a]
+            mask = masks[a] & 0xFFFF  # bit 16 + i marks position i isolated; position() says so too
             m = 0
             while mask >> m:
                 if (mask >> m) & 1:
@@ -270,11 +302,22 @@ class EngineClient:
             if isinstance(raw, RpcError):
                 raise EngineReadError(f"cannot read position({a}, {m}): {raw}")
             data = _b(raw)
-            size, cost = decode_word_int(data, 0), decode_word_int(data, 1)
+            size, cost, entry, margin = (decode_word_int(data, i) for i in range(4))
+            isolated = decode_word_uint(data, 4) == 1
             info = markets.get(m)
             if info is None:
                 raise EngineReadError(f"account {a} holds market {m}, which the keeper does not know")
-            positions[a].append(Position(market_id=m, size=size, cost=cost, mmf=info.mmf))
+            funding = -((-size * (info.funding_index - entry)) // 10**18)  # owed, rounded up
+            positions[a].append(
+                Position(
+                    market_id=m,
+                    size=size,
+                    cost=cost,
+                    mmf=info.effective_mmf(abs(cost)),  # the cost basis stands in for notional
+                    funding_owed=funding,
+                    isolated_margin=margin if isolated else None,
+                )
+            )
         return {
             a: AccountModel(account=a, collateral=collateral[a], positions=tuple(positions[a]))
             for a in accounts

@@ -64,6 +64,9 @@ class KeeperMetrics:
             "Accounts another liquidator got first (simulated count 0, or absent from our receipt).",
         )
         self.unprofitable_skips = c("unprofitable_skips", "Batches not sent because the reward did not pay the gas.")
+        self.fee_cap_skips = c(
+            "fee_cap_skips", "Batches not sent because the base fee was above the fee cap (--max-fee-gwei)."
+        )
         self.replacements = c("replacements", "Stuck transactions replaced with higher fees.")
         self.cancellations = c("cancellations", "Pending transactions cancelled at start-up.")
         self.rewards_usd = c("rewards_usd", "Liquidation rewards earned, USD (from Liquidation events).")
@@ -76,6 +79,24 @@ class KeeperMetrics:
         self.rpc_requests = c("rpc_requests", "RPC round trips.", labelnames=["endpoint", "outcome"])
         self.rpc_calls = c("rpc_calls", "JSON-RPC calls (batch items count one each).")
         self.rpc_failovers = c("rpc_failovers", "Switches between RPC URLs after a failure.")
+        self.rpc_errors = c(
+            "rpc_errors",
+            "RPC transport failures by kind: timeout, connection_refused, connection, http_5xx, "
+            "http_429, http_4xx, malformed (not JSON, ids or results that do not fit the request), other.",
+            labelnames=["kind"],
+        )
+        self.send_errors = c(
+            "send_errors",
+            "Raw transactions the node refused, by kind: nonce_too_low, underpriced, "
+            "insufficient_funds, fee_too_low, other.",
+            labelnames=["kind"],
+        )
+        self.log_ranges_refused = c(
+            "log_ranges_refused", "eth_getLogs block ranges the provider refused (the range then shrinks)."
+        )
+        self.reorgs_detected = c(
+            "reorgs_detected", "Chain reorganizations seen (a processed block replaced by another)."
+        )
         self.errors = c("errors", "Passes that failed with an error (the loop retries).", labelnames=["kind"])
         self.scan_duration = Histogram(
             f"{_NS}_scan_duration_seconds",

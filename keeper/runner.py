@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from keeper.abi import HealthTuple
+from keeper.abi import HealthTuple, decode_word_uint
 from keeper.batching import GasModel, PackingTarget, gas_cap_for, packing_target, plan_batches
 from keeper.engine import EngineClient, EngineReadError, Head, MarketInfo, decode_logs
 from keeper.fees import FeeCapReached, effective_gas_price
@@ -47,6 +47,9 @@ log = logging.getLogger("keeper")
 
 MAX_BATCH = 200
 """Longest ``liquidate_many`` list the engine takes."""
+
+_HASH_WINDOW = 128
+"""Processed blocks whose hashes are kept to find where a reorg forked."""
 
 _ACCOUNT_EVENTS = {"AccountListed", "Trade", "Deposit", "Withdraw", "Liquidation", "PositionLiquidated"}
 _MARKET_EVENTS = {"MarketAdded", "MarketParamsSet"}
@@ -100,6 +103,7 @@ class Keeper:
             retries=settings.rpc_retries,
             batch_size=settings.rpc_batch_size,
             on_request=self._on_rpc,
+            on_transport_error=self._on_transport_error,
         )
         self.engine = EngineClient(
             self.rpc,
@@ -121,7 +125,7 @@ class Keeper:
         self.server: MetricsServer | None = None
         self.processed: int | None = None
         self.last_sweep_block: int | None = None
-        self.block_time = 12.0
+        self.block_time = 12.0 if settings.block_time is None else settings.block_time
         self._ranking: Ranking | None = None
         self._rank_prices: dict[int, int] | None = None
         self._sizer = ChunkSizer(settings.log_chunk_blocks)
@@ -133,12 +137,17 @@ class Keeper:
         self.started_from_block: int | None = None
         """First block of the start-up event scan (the checkpoint + 1 after a restart)."""
         self._failovers_seen = 0
+        self._block_hashes: dict[int, str] = {}
+        """Hashes of recently processed blocks, to notice when one is replaced (a reorg)."""
 
     # -- start-up -------------------------------------------------------------------------------
 
     def _on_rpc(self, url: str, n_calls: int, seconds: float, ok: bool) -> None:
         self.metrics.rpc_requests.labels(endpoint=redact_url(url), outcome="ok" if ok else "error").inc()
         self.metrics.rpc_calls.inc(n_calls)
+
+    def _on_transport_error(self, url: str, kind: str) -> None:
+        self.metrics.rpc_errors.labels(kind=kind).inc()
 
     @property
     def url(self) -> str:
@@ -301,6 +310,7 @@ class Keeper:
         self._read_prices(head.number)
         self.processed = head.number
         self._last_head = head
+        self._remember_block(head)
         self._learn_block_time(head)
         log.info(
             "keeper started",
@@ -336,8 +346,14 @@ class Keeper:
         def fetch(a: int, b: int) -> list[dict[str, Any]]:
             return decode_logs(self.rpc.request(*self.engine.logs_call(a, b)))
 
+        def refused(exc: Exception) -> bool:
+            if not _is_range_refusal(exc):
+                return False
+            self.metrics.log_ranges_refused.inc()
+            return True
+
         try:
-            for rng in scan_ranges(start, end, fetch, sizer=self._sizer, is_refusal=_is_range_refusal):
+            for rng in scan_ranges(start, end, fetch, sizer=self._sizer, is_refusal=refused):
                 total += self._ingest_logs(rng.result, rng.end)
         except RangeRefused as exc:
             raise EngineReadError(str(exc)) from exc
@@ -359,6 +375,10 @@ class Keeper:
                     self.dirty.add(a)
             elif name in _MARKET_EVENTS:
                 markets_changed = True
+        # the volatility term moves with every price (a feed update alone, with no engine event),
+        # and parameters change through RiskConfig, whose events are not the engine's: reload the
+        # markets' effective fractions on every pass (one batched request)
+        markets_changed = True
         before = self.state.account_count()
         if self.state.checkpoint() is None or to_block > (self.state.checkpoint() or 0):
             self.state.record_scan(to_block, items.items())
@@ -370,12 +390,12 @@ class Keeper:
 
     def _reload_markets(self) -> None:
         self.markets = {m.id: m for m in self.engine.markets(self.deployment.market_names())}
-        mmf = {m.id: m.mmf for m in self.markets.values()}
+        def refreshed(p):
+            info = self.markets.get(p.market_id)
+            return p if info is None else replace(p, mmf=info.effective_mmf(abs(p.cost)))
+
         self.models = {
-            a: replace(
-                model,
-                positions=tuple(replace(p, mmf=mmf.get(p.market_id, p.mmf)) for p in model.positions),
-            )
+            a: replace(model, positions=tuple(refreshed(p) for p in model.positions))
             for a, model in self.models.items()
         }
         self._ranking = None
@@ -426,18 +446,19 @@ class Keeper:
         if block is None:
             block = int(self.rpc.request("eth_blockNumber"), 16)
         cp = self.state.checkpoint()
-        if cp is not None and cp > block:
-            log.warning("the chain went back; rewinding the checkpoint", extra={"checkpoint": cp, "head": block})
-            self.state.save_checkpoint(block, rewind=True)
-            self.dirty.update(self.models)
-            cp = block
-        from_block = self.deployment.deploy_block if cp is None else cp + 1
+        went_back = cp is not None and cp > block
+        from_block = self.deployment.deploy_block if cp is None else min(cp, block) + 1
         small_range = block - from_block + 1 <= self._sizer.chunk
+        logs_in_batch = small_range and from_block <= block
+        # the hash of the last processed block at or below this one: changed means a reorg
+        check = max((n for n in self._block_hashes if n <= block), default=None)
         calls: list[tuple[str, list[Any]]] = [("eth_getBlockByNumber", [hex(block), False])]
         ids = sorted(self.markets)
         calls += self.engine.price_calls(ids, block)
-        if small_range and from_block <= block:
+        if logs_in_batch:
             calls.append(self.engine.logs_call(from_block, block))
+        if check is not None and check != block:
+            calls.append(("eth_getBlockByNumber", [hex(check), False]))
         status_calls = self.sender.status_calls() if self.sender else []
         results = self.rpc.batch(calls + status_calls)
         if isinstance(results[0], RpcError) or results[0] is None:
@@ -446,21 +467,41 @@ class Keeper:
         self._note_head(head)
         self._apply_prices(EngineClient.decode_prices(ids, results[1 : 1 + len(ids)]))
         k = 1 + len(ids)
-        if small_range and from_block <= block:
-            raw_logs = results[k]
-            k += 1
-            if isinstance(raw_logs, RpcError):
-                self._scan_events(from_block, block)  # refused: shrink the range
-            else:
-                self._ingest_logs(decode_logs(raw_logs), block)
+        raw_logs = results[k] if logs_in_batch else None
+        k += 1 if logs_in_batch else 0
+        fork: int | None = None
+        if check is not None:
+            seen = results[0] if check == block else results[k]
+            k += 0 if check == block else 1
+            if not isinstance(seen, dict) or seen.get("hash") != self._block_hashes[check]:
+                fork = self._fork_point(check)
+            elif went_back:
+                fork = check  # the chain only lost blocks after this one
+        elif went_back:
+            fork = block  # nothing recorded to compare with: trust the number
+        if fork is not None:
+            self._on_reorg(fork, block)
+            force_sweep = True
+            self._scan_events(fork + 1, block)  # events of the new branch (the batch's are stale)
+        elif isinstance(raw_logs, RpcError):
+            self.metrics.log_ranges_refused.inc()
+            self._scan_events(from_block, block)  # refused: shrink the range
+        elif logs_in_batch:
+            self._ingest_logs(decode_logs(raw_logs), block)
         elif from_block <= block:
             self._scan_events(from_block, block)
+        # Receipts come from the node's head, which may be past ``block`` by now: the accounts of
+        # a transaction mined after ``block`` still look liquidatable in this pass's reads (pinned
+        # to ``block``), and simulating them again would count our own liquidations as lost races.
+        settled_after: set[str] = set()
         if self.sender is not None:
             for outcome in self.sender.process_status(head, results[k:]):
                 if outcome.status == "mined" and outcome.gas_limit and outcome.accounts:
                     self.gas.observe_receipt(
                         int(outcome.gas_limit / (1 + float(self.settings.gas_limit_margin))), outcome.gas_used
                     )
+                if outcome.status == "mined" and (outcome.block or 0) > block:
+                    settled_after.update(outcome.accounts)
             if send and not self.settings.dry_run:
                 self.sender.replace_stuck(head)
 
@@ -478,7 +519,7 @@ class Keeper:
         if self.dirty:
             dirty, self.dirty = self.dirty, set()
             self._refresh_models(dirty, block)
-        locked = self.state.locked_accounts()
+        locked = self.state.locked_accounts() | settled_after
         liquidatable: dict[str, None] = {}
 
         lap("models")
@@ -548,6 +589,7 @@ class Keeper:
             self.metrics.rpc_failovers.inc(self.rpc.stats.failovers - self._failovers_seen)
             self._failovers_seen = self.rpc.stats.failovers
         self.processed = block
+        self._remember_block(head)
         self.metrics.head_block.set(block)
         self.metrics.scan_duration.observe(result.seconds)
         self.metrics.last_pass_at = time.time()
@@ -571,8 +613,45 @@ class Keeper:
             )
         return result
 
+    # -- reorgs --------------------------------------------------------------------------------
+
+    def _remember_block(self, head: Head) -> None:
+        """Keep the hash of a processed block (the last ``_HASH_WINDOW`` of them)."""
+        if not head.hash:
+            return
+        self._block_hashes[head.number] = head.hash
+        for n in sorted(self._block_hashes)[:-_HASH_WINDOW]:
+            del self._block_hashes[n]
+
+    def _fork_point(self, changed: int) -> int:
+        """The newest remembered block below ``changed`` that is still on the chain (one batched
+        request); below the oldest remembered one when none is."""
+        older = sorted((n for n in self._block_hashes if n < changed), reverse=True)
+        found = self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in older])
+        for n, blk in zip(older, found):
+            if isinstance(blk, dict) and blk.get("hash") == self._block_hashes[n]:
+                return n
+        return max(self.deployment.deploy_block, (older[-1] if older else changed)) - 1
+
+    def _on_reorg(self, fork: int, head: int) -> None:
+        """Blocks after ``fork`` were replaced: forget them, rewind the checkpoint so their events
+        are read again, and re-read every account (a liquidation in a dropped block is undone)."""
+        assert self.state is not None
+        log.warning(
+            "chain reorganization: blocks after the fork are read again and every account re-checked",
+            extra={"fork_block": fork, "processed": self.processed, "head": head},
+        )
+        self.metrics.reorgs_detected.inc()
+        cp = self.state.checkpoint()
+        if cp is not None and cp > fork:
+            self.state.save_checkpoint(fork, rewind=True)
+        for n in [n for n in self._block_hashes if n > fork]:
+            del self._block_hashes[n]
+        self.dirty.update(a for a in self.state.accounts() if self.shard.owns(a))
+        self._ranking = None
+
     def _learn_block_time(self, head: Head, span: int = 20) -> None:
-        if head.number < 2:
+        if head.number < 2 or self.settings.block_time is not None:
             return
         past = self.engine.head(max(0, head.number - span))
         if head.number > past.number and head.timestamp >= past.timestamp:
@@ -580,7 +659,8 @@ class Keeper:
 
     def _note_head(self, head: Head) -> None:
         prev = self._last_head
-        if prev is not None and head.number > prev.number and head.timestamp >= prev.timestamp:
+        learn = self.settings.block_time is None
+        if learn and prev is not None and head.number > prev.number and head.timestamp >= prev.timestamp:
             per_block = (head.timestamp - prev.timestamp) / (head.number - prev.number)
             if per_block > 0:
                 self.block_time = 0.7 * self.block_time + 0.3 * per_block
@@ -695,7 +775,8 @@ class Keeper:
         try:
             fees = self._fee_policy().fresh(head.base_fee)
         except FeeCapReached as exc:
-            log.warning("not sending: %s", exc)
+            self.metrics.fee_cap_skips.inc(len(batches))
+            log.warning("not sending: %s", exc, extra={"batches": len(batches), "base_fee": head.base_fee})
             return []
         native = self.native_usd_price()
         plans: list[TxPlan] = []
@@ -708,7 +789,7 @@ class Keeper:
                 self.metrics.errors.labels(kind="simulation").inc()
                 continue
             data = _bytes(sim)
-            count, reward = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big")
+            count, reward = decode_word_uint(data, 0), decode_word_uint(data, 1)
             if count == 0:
                 result.lost_in_simulation += len(b.accounts)
                 self.metrics.lost_races.inc(len(b.accounts))
@@ -771,13 +852,25 @@ class Keeper:
     def run(self) -> int:
         """Run until stopped (or one pass with ``once``). Returns the process exit code."""
         self.serve_metrics()
-        head = self.start() if self._last_head is None else self._last_head
         if self.settings.once:
+            if self._last_head is None:
+                self.start()
             return self._run_once()
-        self.step(head.number, force_sweep=True)  # what is liquidatable now is not left for later
+        # Start-up and the first pass run inside the loop: a node that drops out right after the
+        # start-up checks is waited for like any other outage, instead of ending the keeper.
+        started = self._last_head is not None
+        first_pass_done = False
         errors_in_row = 0
         while not self.stop_event.is_set():
             try:
+                if not started:
+                    self.start()
+                    started = True
+                if not first_pass_done:
+                    self.step(force_sweep=True)  # what is liquidatable now is not left for later
+                    first_pass_done = True
+                    errors_in_row = 0
+                    continue
                 block = self._next_block()
                 if block is None:
                     break
@@ -789,6 +882,8 @@ class Keeper:
                 log.error("node unavailable; retrying", extra={"error": str(exc)})
                 self.stop_event.wait(min(30.0, 1.0 * 2 ** min(errors_in_row, 5)))
             except Exception as exc:  # noqa: BLE001 - a long-running bot logs and carries on
+                if not started:
+                    raise  # a start-up failure other than an outage is for the operator to fix
                 errors_in_row += 1
                 self.metrics.errors.labels(kind=type(exc).__name__).inc()
                 log.exception("pass failed; retrying next block", extra={"error": str(exc)})

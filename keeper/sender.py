@@ -36,7 +36,7 @@ from keeper.signer import Signer
 from keeper.state import AccountsLockedError, KeeperState, NonceInUseError, PendingTx
 from keeper.units import WAD
 
-__all__ = ["FeePolicy", "TxPlan", "TxOutcome", "Sender", "CANCEL_GAS"]
+__all__ = ["FeePolicy", "TxPlan", "TxOutcome", "Sender", "CANCEL_GAS", "SEND_ERROR_KINDS", "send_error_kind"]
 
 log = logging.getLogger("keeper.sender")
 
@@ -223,6 +223,8 @@ class Sender:
                 accepted = not isinstance(answer, RpcError) or _already_known(answer)
                 if accepted:
                     self.metrics.transactions_sent.inc()
+                else:
+                    self._count_refusal(answer)
                 if accepted or nonce not in self._rebroadcast_warned:
                     self._rebroadcast_warned.add(nonce)
                     log.warning(
@@ -381,8 +383,7 @@ class Sender:
         results = self.rpc.batch([("eth_sendRawTransaction", [raw]) for _, raw, _ in recorded])
         sent: list[PendingTx] = []
         for (p, _, plan), res in zip(recorded, results):
-            if isinstance(res, RpcError) and not _already_known(res):
-                self._broadcast_failed(p, res)
+            if isinstance(res, RpcError) and not _already_known(res) and not self._broadcast_failed(p, res):
                 continue
             sent.append(p)
             self.sent_log.append((p.nonce, p.tx_hash, p.accounts))
@@ -404,29 +405,50 @@ class Sender:
         self.metrics.pending_txs.set(len(self.pending()))
         return sent
 
-    def _broadcast_failed(self, p: PendingTx, err: RpcError) -> None:
+    def _count_refusal(self, err: RpcError) -> str:
+        kind = send_error_kind(err.message)
+        self.metrics.send_errors.labels(kind=kind).inc()
+        return kind
+
+    def _broadcast_failed(self, p: PendingTx, err: RpcError) -> bool:
+        """Release a transaction the node refused. Returns ``True`` instead when the refusal is
+        "nonce too low" because this very transaction is mined: an earlier attempt reached the
+        node and its answer was lost (a timeout, then the retry). It then stays recorded, and
+        the next status check settles it like any other mined transaction."""
+        kind = self._count_refusal(err)
+        if kind == "nonce_too_low" and self._is_mined(p.tx_hash):
+            log.warning(
+                "broadcast answered 'nonce too low', but the transaction is already mined: an "
+                "earlier attempt got through and its answer was lost",
+                extra={"nonce": p.nonce, "tx": p.tx_hash},
+            )
+            return True
         self.state.resolve_pending(p.sender, p.nonce)
         self._inflight.pop(p.nonce, None)
-        text = err.message.lower()
-        if "nonce too low" in text:
+        if kind == "nonce_too_low":
             # mined meanwhile by something else: the accounts are retried next block
             log.warning("broadcast refused, resyncing the nonce", extra={"nonce": p.nonce, "error": err.message})
             self.status.mined_nonce = max(self.status.mined_nonce, p.nonce + 1)
-            return
-        if "underpriced" in text:
+            return False
+        if kind == "underpriced":
             # a transaction the keeper does not know holds this nonce in the pool: cancel it
             # (next pass, with raised fees) and keep new transactions off the nonce meanwhile
             log.warning("a foreign transaction holds a nonce; it will be cancelled", extra={"nonce": p.nonce})
             self._foreign_nonces.add(p.nonce)
-            return
+            return False
         self.metrics.liquidations_failed.inc(len(p.accounts))
-        if "insufficient funds" in text:
+        if kind == "insufficient_funds":
             log.error(
                 "the signer cannot pay for gas: fund it",
                 extra={"signer": self.address, "nonce": p.nonce, "error": err.message},
             )
         else:
             log.error("broadcast refused", extra={"nonce": p.nonce, "error": err.message})
+        return False
+
+    def _is_mined(self, tx_hash: str) -> bool:
+        receipt = self.rpc.batch([("eth_getTransactionReceipt", [tx_hash])])[0]
+        return isinstance(receipt, dict)
 
     # -- replacement --------------------------------------------------------------------------
 
@@ -479,8 +501,7 @@ class Sender:
         signed = self.signer.sign(self._tx(p.nonce, inflight.to, inflight.data, inflight.gas, fees))
         res = self.rpc.batch([("eth_sendRawTransaction", [signed.raw])])[0]
         if isinstance(res, RpcError) and not _already_known(res):
-            text = res.message.lower()
-            if "nonce too low" in text:
+            if self._count_refusal(res) == "nonce_too_low":
                 return False  # it was just mined; the next status check settles it
             log.warning("replacement refused", extra={"nonce": p.nonce, "error": res.message})
             return False
@@ -501,7 +522,11 @@ class Sender:
         return True
 
     def _estimate(self, data: str) -> int | None:
-        res = self.rpc.batch([("eth_estimateGas", [{"from": self.address, "to": self.engine.address, "data": data}])])[0]
+        # At "latest", said explicitly: a node's default may be "pending", where the very
+        # transaction being replaced has already liquidated the accounts (a far smaller estimate,
+        # and a replacement that runs out of gas).
+        call = {"from": self.address, "to": self.engine.address, "data": data}
+        res = self.rpc.batch([("eth_estimateGas", [call, "latest"])])[0]
         if isinstance(res, RpcError):
             return None
         return int(int(res, 16) * 1.2)
@@ -522,6 +547,8 @@ class Sender:
             for _ in range(8):
                 signed = self.signer.sign(self._tx(n, self.address, "0x", CANCEL_GAS, f))
                 res = self.rpc.batch([("eth_sendRawTransaction", [signed.raw])])[0]
+                if isinstance(res, RpcError) and not _already_known(res):
+                    self._count_refusal(res)
                 if isinstance(res, RpcError) and "underpriced" in res.message.lower():
                     try:
                         f = self.fees.replacement(f, head.base_fee)
@@ -575,6 +602,24 @@ class Sender:
         if any(counts.values()):
             log.info("pending transactions recovered at start-up", extra=counts)
         return counts
+
+
+SEND_ERROR_KINDS = ("nonce_too_low", "underpriced", "insufficient_funds", "fee_too_low", "other")
+"""The kinds :func:`send_error_kind` sorts a node's refusals of a raw transaction into."""
+
+
+def send_error_kind(message: str) -> str:
+    """A short label for a node's refusal of a raw transaction (geth, anvil, erigon wordings)."""
+    text = message.lower()
+    if "nonce too low" in text or "nonce has already been used" in text:
+        return "nonce_too_low"
+    if "underpriced" in text:
+        return "underpriced"
+    if "insufficient funds" in text:
+        return "insufficient_funds"
+    if "fee cap" in text or "less than block base fee" in text or "max fee per gas less than" in text:
+        return "fee_too_low"
+    return "other"
 
 
 def _already_known(err: RpcError) -> bool:

@@ -171,6 +171,15 @@ class KeeperSettings(BaseSettings):
     poll_interval: float = Field(
         1.0, gt=0, le=3600, description="Seconds between polls for a new block."
     )
+    block_time: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds between blocks, if known (default: learned from block timestamps); 0 on a "
+            "chain that mines on demand: poll every poll_interval."
+        ),
+    )
     full_sweep_blocks: int = Field(
         20, ge=1, description="Check every account on-chain at least once per this many blocks."
     )

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 WAD = 10**18
 ROOT = Path(__file__).resolve().parent.parent
 
-# The contract's hard bounds (contracts/MarginEngine.vy, CONSTANTS); checked here first so that a bad
+# The contract's hard bounds (contracts/RiskConfig.vy, CONSTANTS); checked here first so that a bad
 # config is refused before anything is deployed.
 MIN_MMF, MAX_MMF = Decimal("0.001"), Decimal("0.5")
 MAX_IMF = Decimal(1)
@@ -29,6 +29,13 @@ MIN_POSITION_NOTIONAL, MAX_POSITION_NOTIONAL = Decimal(1), Decimal(10**6)
 MIN_LIQ_TARGET, MAX_LIQ_TARGET = Decimal(1), Decimal(3)
 MAX_KEEPER_REWARD = Decimal(10_000)
 MAX_POOL_USAGE = Decimal(10)
+MAX_FUNDING_RATE = Decimal("0.1")  # per day at full skew
+MAX_Z = Decimal(10)
+MAX_HORIZON = 7 * 86400
+MIN_TAU, MAX_TAU = 60, 30 * 86400
+MIN_RISK_DELAY, MAX_RISK_DELAY = 3600, 30 * 86400
+MAX_BRACKETS = 8
+INF_CAP_USD = Decimal(2**160 - 1) / WAD  # the engine packs finite caps into 160 bits
 MAX_FALLBACK_DEVIATION = Decimal("0.5")
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -74,6 +81,14 @@ class MockFeed(_Strict):
     description: str = ""
 
 
+class BracketConfig(_Strict):
+    """A maintenance bracket: `mmf` applies to the part of a position's notional below `cap` USD
+    (and above the previous cap); the last bracket has no cap."""
+
+    cap: Optional[Decimal] = None  # USD; None for the last bracket
+    mmf: Decimal
+
+
 class MarketConfig(_Strict):
     name: str
     feed: str | MockFeed  # an address, or a mock on a local chain
@@ -84,7 +99,9 @@ class MarketConfig(_Strict):
     fallback_feed: Optional[str | MockFeed] = None
     fallback_heartbeat: int = Field(default=0, ge=0)
     max_deviation: Decimal = Decimal(0)  # of the first feed's last good answer
-    mmf: Decimal
+    # maintenance brackets, ascending; `mmf` alone is shorthand for one bracket
+    mmf: Optional[Decimal] = None
+    brackets: Optional[list[BracketConfig]] = None
     imf: Decimal
     im_multiplier: Decimal = Decimal("1.5")
     liq_penalty: Decimal
@@ -93,17 +110,47 @@ class MarketConfig(_Strict):
     max_oi_long: Decimal
     max_oi_short: Decimal
     min_position_notional: Decimal  # USD
+    max_funding_rate: Decimal = Decimal(0)  # per day at full skew
+    z: Decimal = Decimal(0)  # volatility multiplier (0: no volatility term)
+    horizon: int = 3600  # seconds
+    tau: int = 14400  # seconds
+
+    def bracket_list(self) -> list[BracketConfig]:
+        if (self.mmf is None) == (self.brackets is None):
+            raise ConfigError(f"{self.name}: give either mmf or brackets")
+        return self.brackets if self.brackets is not None else [BracketConfig(mmf=self.mmf)]
+
+    @property
+    def first_mmf(self) -> Decimal:
+        return self.bracket_list()[0].mmf
 
     def check(self, min_keeper_reward: Decimal) -> None:
         """Raises ConfigError naming the first broken constraint."""
         n = self.name
-        if not MIN_MMF <= self.mmf <= MAX_MMF:
-            raise ConfigError(f"{n}: mmf {self.mmf} outside [{MIN_MMF}, {MAX_MMF}]")
-        if not self.mmf <= self.imf <= MAX_IMF:
+        table = self.bracket_list()
+        if not 1 <= len(table) <= MAX_BRACKETS:
+            raise ConfigError(f"{n}: 1 to {MAX_BRACKETS} brackets")
+        lower, prev = Decimal(0), Decimal(0)
+        for i, b in enumerate(table):
+            last = i == len(table) - 1
+            if last != (b.cap is None):
+                raise ConfigError(f"{n}: every bracket but the last needs a cap, and the last has none")
+            if b.cap is not None and not lower < b.cap < INF_CAP_USD:
+                raise ConfigError(f"{n}: bracket caps must rise")
+            if not MIN_MMF <= b.mmf <= MAX_MMF:
+                raise ConfigError(f"{n}: mmf {b.mmf} outside [{MIN_MMF}, {MAX_MMF}]")
+            if b.mmf < prev:
+                raise ConfigError(f"{n}: bracket mmf must not fall")
+            lower, prev = b.cap or lower, b.mmf
+        if not 0 <= self.max_funding_rate <= MAX_FUNDING_RATE:
+            raise ConfigError(f"{n}: max_funding_rate outside [0, {MAX_FUNDING_RATE}]")
+        if not (0 <= self.z <= MAX_Z and 0 <= self.horizon <= MAX_HORIZON and MIN_TAU <= self.tau <= MAX_TAU):
+            raise ConfigError(f"{n}: volatility parameters out of bounds (z <= {MAX_Z}, horizon <= {MAX_HORIZON} s, tau in [{MIN_TAU}, {MAX_TAU}] s)")
+        if not self.first_mmf <= self.imf <= MAX_IMF:
             raise ConfigError(f"{n}: imf {self.imf} must be within [mmf, {MAX_IMF}]")
         if not 1 <= self.im_multiplier <= MAX_IM_MULTIPLIER:
             raise ConfigError(f"{n}: im_multiplier {self.im_multiplier} outside [1, {MAX_IM_MULTIPLIER}]")
-        if not 0 <= self.liq_penalty <= min(self.mmf, MAX_LIQ_PENALTY):
+        if not 0 <= self.liq_penalty <= min(self.first_mmf, MAX_LIQ_PENALTY):
             raise ConfigError(f"{n}: liq_penalty {self.liq_penalty} must be within [0, min(mmf, {MAX_LIQ_PENALTY})]")
         if not 0 <= self.taker_fee <= MAX_TAKER_FEE:
             raise ConfigError(f"{n}: taker_fee {self.taker_fee} outside [0, {MAX_TAKER_FEE}]")
@@ -122,10 +169,13 @@ class MarketConfig(_Strict):
                 f"is below min_keeper_reward {min_keeper_reward}; liquidating yourself would pay"
             )
 
+    def brackets_param(self) -> list[tuple[int, int]]:
+        """The brackets as (cap, mmf) WAD tuples, the last cap max uint256."""
+        return [(wad(b.cap) if b.cap is not None else 2**256 - 1, wad(b.mmf)) for b in self.bracket_list()]
+
     def params(self) -> tuple:
-        """The MarketParams struct as a tuple, in WAD."""
+        """The MarketParams struct as a tuple, in WAD (horizon and tau in seconds)."""
         return (
-            wad(self.mmf),
             wad(self.imf),
             wad(self.im_multiplier),
             wad(self.liq_penalty),
@@ -134,6 +184,10 @@ class MarketConfig(_Strict):
             wad(self.max_oi_long),
             wad(self.max_oi_short),
             wad(self.min_position_notional),
+            wad(self.max_funding_rate),
+            wad(self.z),
+            self.horizon,
+            self.tau,
         )
 
 
@@ -177,6 +231,7 @@ class DeployConfig(_Strict):
     pool: PoolConfig = PoolConfig()
     liquidation: LiquidationConfig
     guardian: Optional[str] = None  # default: the deployer
+    risk_delay: int = 86400  # seconds a risk increase waits in RiskConfig's timelock
     markets: list[MarketConfig]
 
     @model_validator(mode="after")
@@ -189,6 +244,8 @@ class DeployConfig(_Strict):
             names = [m.name for m in self.markets]
             if len(set(names)) != len(names):
                 raise ConfigError("market names must be unique")
+            if not MIN_RISK_DELAY <= self.risk_delay <= MAX_RISK_DELAY:
+                raise ConfigError(f"risk_delay outside [{MIN_RISK_DELAY}, {MAX_RISK_DELAY}] seconds")
             for m in self.markets:
                 m.check(self.liquidation.min_keeper_reward)
         except ConfigError as e:
@@ -242,14 +299,10 @@ def deploy(cfg: DeployConfig, deployer: Any, project: Any, chain: Any, *, local:
 
     pool = deployer.deploy(project.RiskPool, token.address, cfg.pool.decimals_offset, cfg.pool.name, cfg.pool.symbol)
     guardian = cfg.guardian or deployer.address
-    engine = deployer.deploy(
-        project.MarginEngine,
-        token.address,
-        pool.address,
-        cfg.liquidation.params(),
-        wad(cfg.pool.max_pool_usage),
-        wad(cfg.pool.reserve_factor),
-        guardian,
+    config = deployer.deploy(project.RiskConfig, guardian, cfg.risk_delay)
+    engine = deployer.deploy(project.MarginEngine, token.address, pool.address, config.address)
+    config.set_engine(
+        engine.address, cfg.liquidation.params(), wad(cfg.pool.max_pool_usage), wad(cfg.pool.reserve_factor), **tx
     )
     pool.set_engine(engine.address, **tx)
 
@@ -280,7 +333,7 @@ def deploy(cfg: DeployConfig, deployer: Any, project: Any, chain: Any, *, local:
             m.fallback_heartbeat,
             wad(m.max_deviation),
         )
-        engine.add_market(oracle.address, m.params(), **tx)
+        config.add_market(oracle.address, m.params(), m.brackets_param(), **tx)
         markets.append(
             {"id": len(markets), "name": m.name, "oracle": oracle.address, "feed": feed_address, "heartbeat": m.heartbeat}
         )
@@ -299,6 +352,7 @@ def deploy(cfg: DeployConfig, deployer: Any, project: Any, chain: Any, *, local:
         "deployer": deployer.address,
         "contracts": {
             "engine": engine.address,
+            "config": config.address,
             "pool": pool.address,
             "collateral": token.address,
             "guardian": guardian,
@@ -308,6 +362,18 @@ def deploy(cfg: DeployConfig, deployer: Any, project: Any, chain: Any, *, local:
         "markets": markets,
         "mocks": mocks,
     }
+
+
+def deploy_to_node(url: str, config: Path | None = None) -> tuple[dict[str, Any], str]:
+    """Deploys `config` (default config/local.yaml) through Ape to a local node already running at
+    `url`, as Ape's first test account; returns the deployment record and the deployer address."""
+    from ape import accounts, chain, networks, project
+
+    cfg = load_config(config or ROOT / "config" / "local.yaml")
+    with networks.ethereum.local.use_provider("foundry", provider_settings={"host": url}):
+        deployer = accounts.test_accounts[0]
+        record = deploy(cfg, deployer, project, chain, local=True)
+    return record, deployer.address
 
 
 def _erc20_at(project: Any, address: str) -> Any:

@@ -36,18 +36,48 @@ class Update:
     reason: str  # "start", "deviation" or "heartbeat"
 
 
+COLUMNS = ("timestamp", "open", "high", "low", "close")
+
+
 def read_candles(path: str | Path) -> list[Candle]:
-    """Reads a CSV of the shared format (comment lines starting with #, then a header)."""
-    rows = [line for line in Path(path).read_text().splitlines() if line and not line.startswith("#")]
-    reader = csv.DictReader(rows)
-    out = []
-    for r in reader:
-        c = Candle(int(r["timestamp"]), Decimal(r["open"]), Decimal(r["high"]), Decimal(r["low"]), Decimal(r["close"]))
+    """Reads a CSV of the shared format (comment lines starting with #, then a header with at least
+    the columns timestamp, open, high, low, close; one candle a line, in time order).
+
+    :raises ValueError: naming the file, the line and what is wrong with it.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"window file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: cannot read it as text: {e}") from None
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
+    if not numbered:
+        raise ValueError(f"{p}: no header and no candles")
+    header = [h.strip() for h in next(csv.reader([numbered[0][1]]))]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{p}: line {numbered[0][0]}: header lacks {', '.join(missing)} (expected {','.join(COLUMNS)})")
+    out: list[Candle] = []
+    for n, line in numbered[1:]:
+        values = next(csv.reader([line]))
+        if len(values) != len(header):
+            raise ValueError(f"{p}: line {n}: {len(values)} fields, the header has {len(header)}")
+        row = dict(zip(header, (v.strip() for v in values)))
+        try:
+            c = Candle(int(row["timestamp"]), *(Decimal(row[k]) for k in ("open", "high", "low", "close")))
+        except (ValueError, ArithmeticError):
+            raise ValueError(f"{p}: line {n}: not a candle (integer timestamp, then numbers): {line}") from None
+        if not all(x.is_finite() for x in (c.open, c.high, c.low, c.close)):
+            raise ValueError(f"{p}: line {n}: prices must be finite numbers: {line}")
         if not (c.low <= min(c.open, c.close) and c.high >= max(c.open, c.close) and c.low > 0):
-            raise ValueError(f"inconsistent candle at {c.timestamp}: {r}")
+            raise ValueError(f"{p}: line {n}: inconsistent candle at {c.timestamp} (needs 0 < low <= open, close <= high): {line}")
+        if out and c.timestamp <= out[-1].timestamp:
+            raise ValueError(f"{p}: line {n}: candle at {c.timestamp} is not after the one before ({out[-1].timestamp})")
         out.append(c)
     if not out:
-        raise ValueError(f"{path}: no candles")
+        raise ValueError(f"{p}: no candles")
     return out
 
 

@@ -33,11 +33,14 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 os.chdir(ROOT)  # Ape finds the project here
+
+from _deploy import deploy_to_node  # noqa: E402
 
 from keeper.abi import EVENTS  # noqa: E402
 from keeper.localchain import Anvil, DevChain, TraderSpec, generated_addresses  # noqa: E402
@@ -75,19 +78,6 @@ def trader_specs(n: int, seed: int = 1) -> list[TraderSpec]:
     return specs
 
 
-def deploy(anvil_url: str) -> tuple[dict, str]:
-    """Deploy with the project's own deploy code through Ape, connected to this anvil."""
-    from ape import accounts, chain, networks, project
-
-    from _deploy import deploy as deploy_ballast
-    from _deploy import load_config
-
-    with networks.ethereum.local.use_provider("foundry", provider_settings={"host": anvil_url}):
-        deployer = accounts.test_accounts[0]
-        record = deploy_ballast(load_config(ROOT / "config" / "local.yaml"), deployer, project, chain, local=True)
-    return record, deployer.address
-
-
 def naive_sweep(rpc: Rpc, engine, accounts: list[str]) -> float:
     """Accounts per second of one ``eth_call`` of ``health`` per account, one request each."""
     calls = [engine.view("health", a, block="latest") for a in accounts]
@@ -97,16 +87,9 @@ def naive_sweep(rpc: Rpc, engine, accounts: list[str]) -> float:
     return len(accounts) / (time.perf_counter() - t)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--accounts", type=int, default=10_000, help="traders with a position (default 10000)")
-    ap.add_argument("--drop", type=float, default=0.12, help="relative ETH price fall (default 0.12)")
-    ap.add_argument("--steady-blocks", type=int, default=20, help="blocks measured for RPC calls per block")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_keeper.json")
-    ap.add_argument("--log-file", type=Path, default=None, help="write the keeper's JSON logs (INFO) here")
-    args = ap.parse_args()
-
-    figures: dict[str, object] = {"accounts": args.accounts}
+def measure(n_accounts: int = 10_000, drop: float = 0.12, steady_blocks: int = 20, log_file: Path | None = None) -> dict[str, Any]:
+    """Runs the benchmark on its own anvil and returns every figure (see the module's docstring)."""
+    figures: dict[str, Any] = {"accounts": n_accounts}
     with Anvil(block_time=1) as anvil:
         chain = DevChain(Rpc([anvil.url], timeout=300.0, retries=1))
         gas_limit = chain.gas_limit()
@@ -115,11 +98,11 @@ def main() -> int:
         # -- set-up ------------------------------------------------------------------------------
         t0 = time.perf_counter()
         chain.automine(True)
-        record, deployer = deploy(anvil.url)
+        record, deployer = deploy_to_node(anvil.url)
         chain.automine(False)
         chain.interval_mining(0)
         chain.hold_base_fee = GWEI
-        specs = trader_specs(args.accounts)
+        specs = trader_specs(n_accounts)
         skew_usd = sum(s.collateral for s in specs) * 8 // USDC
         chain.seed_pool(record, deployer, skew_usd * USDC)
         t1 = time.perf_counter()
@@ -154,10 +137,10 @@ def main() -> int:
                 "log_level": "WARNING",
             }
         )
-        if args.log_file is not None:
+        if log_file is not None:
             from keeper.jsonlog import setup_logging
 
-            setup_logging("INFO", json_lines=True, stream=args.log_file.open("w"))
+            setup_logging("INFO", json_lines=True, stream=log_file.open("w"))
         keeper = Keeper(settings, load_deployment(deployment_file))
         keeper.connect(need_signer=True)
         t = time.perf_counter()
@@ -172,21 +155,21 @@ def main() -> int:
             t = time.perf_counter()
             found, checked, errors = keeper.engine.sweep(block)
             times.append(time.perf_counter() - t)
-            assert checked == args.accounts and not errors and not found
+            assert checked == n_accounts and not errors and not found
         sweep = statistics.median(times)
         accounts_list = keeper.engine.account_list("latest")
         naive = naive_sweep(keeper.rpc, keeper.engine, accounts_list)
         figures.update(
             sweep_seconds=round(sweep, 4),
             sweep_seconds_min=round(min(times), 4),
-            accounts_per_second=round(args.accounts / sweep),
+            accounts_per_second=round(n_accounts / sweep),
             naive_accounts_per_second=round(naive),
-            ratio=round(args.accounts / sweep / naive, 1),
+            ratio=round(n_accounts / sweep / naive, 1),
         )
         log(
-            f"full sweep of {args.accounts:,} accounts: {sweep * 1000:.0f} ms (median of 5) = "
-            f"{args.accounts / sweep:,.0f} accounts/s; naive keeper {naive:,.0f} accounts/s; "
-            f"ratio {args.accounts / sweep / naive:.1f}x"
+            f"full sweep of {n_accounts:,} accounts: {sweep * 1000:.0f} ms (median of 5) = "
+            f"{n_accounts / sweep:,.0f} accounts/s; naive keeper {naive:,.0f} accounts/s; "
+            f"ratio {n_accounts / sweep / naive:.1f}x"
         )
 
         # -- steady state ------------------------------------------------------------------------
@@ -196,7 +179,7 @@ def main() -> int:
         while len(keeper.history) < passes + 2:  # its first pass, and one block more
             time.sleep(0.05)
         b0, c0, r0 = keeper.processed or 0, keeper.rpc.stats.calls, keeper.rpc.stats.requests
-        while (keeper.processed or 0) < b0 + args.steady_blocks:
+        while (keeper.processed or 0) < b0 + steady_blocks:
             time.sleep(0.05)
         b1, c1, r1 = keeper.processed or 0, keeper.rpc.stats.calls, keeper.rpc.stats.requests
         per_block = (c1 - c0) / (b1 - b0)
@@ -209,19 +192,19 @@ def main() -> int:
 
         # -- the crash ---------------------------------------------------------------------------
         feed = record["markets"][ETH_MARKET]["feed"]
-        answer = int(2000 * (1 - args.drop) * 10**8)
+        answer = int(2000 * (1 - drop) * 10**8)
         price_hash = chain.set_feed_answer(feed, answer, deployer)
         t_sent = time.perf_counter()
         price_receipt = chain.mine_until_done([price_hash], manual=False)[0]
         price_block = int(price_receipt["blockNumber"], 16)
         liquidatable, _, _ = keeper.engine.sweep(price_block)
-        log(f"price {2000 * (1 - args.drop):.0f} mined in block {price_block}: {len(liquidatable):,} accounts liquidatable")
+        log(f"price {2000 * (1 - drop):.0f} mined in block {price_block}: {len(liquidatable):,} accounts liquidatable")
 
         deadline = time.monotonic() + 300
         pool_log = []
         while time.monotonic() < deadline:
             time.sleep(0.2)
-            if args.log_file is not None:
+            if log_file is not None:
                 st = chain.rpc.request("txpool_status")
                 pool_log.append((chain.block_number(), int(st["pending"], 16), int(st["queued"], 16)))
             mined = {a for o in keeper.sender.outcomes for a in o.liquidated}
@@ -292,18 +275,22 @@ def main() -> int:
         )
         keeper.close()
 
-    met = {
+    figures["targets_met"] = {
         "sweep_under_1s": figures["sweep_seconds"] < TARGETS["sweep_seconds"],
         "within_min_blocks_plus_1": figures["blocks_to_clear"] <= figures["min_blocks"] + TARGETS["extra_blocks"],
         "at_least_20x_naive": figures["ratio"] >= TARGETS["ratio"],
         "all_liquidated_once": figures["liquidation_events"] == figures["liquidatable"] == figures["liquidated"]
         and figures["left_liquidatable"] == 0,
     }
-    figures["targets_met"] = met
-    print()
-    print(f"{'figure':<34}{'value':>16}  target")
+    return figures
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The figures and their targets as a text table."""
+    met = figures["targets_met"]
+    out = [f"{'figure':<34}{'value':>16}  target"]
     rows = [
-        ("accounts", f"{args.accounts:,}", ""),
+        ("accounts", f"{figures['accounts']:,}", ""),
         ("block gas limit", f"{figures['block_gas_limit']:,}", ""),
         ("full sweep, seconds", f"{figures['sweep_seconds']:.4f}", "< 1 s " + _ok(met["sweep_under_1s"])),
         ("full sweep, accounts/s", f"{figures['accounts_per_second']:,}", ""),
@@ -318,7 +305,21 @@ def main() -> int:
         ("set-up of the accounts, seconds", f"{figures['setup_seconds']}", ""),
     ]
     for name, value, target in rows:
-        print(f"{name:<34}{value:>16}  {target}")
+        out.append(f"{name:<34}{value:>16}  {target}")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--accounts", type=int, default=10_000, help="traders with a position (default 10000)")
+    ap.add_argument("--drop", type=float, default=0.12, help="relative ETH price fall (default 0.12)")
+    ap.add_argument("--steady-blocks", type=int, default=20, help="blocks measured for RPC calls per block")
+    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_keeper.json")
+    ap.add_argument("--log-file", type=Path, default=None, help="write the keeper's JSON logs (INFO) here")
+    args = ap.parse_args()
+    figures = measure(args.accounts, args.drop, args.steady_blocks, args.log_file)
+    print()
+    print(table(figures))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\nwrote {args.out}")

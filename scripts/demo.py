@@ -1,134 +1,132 @@
-"""`ape run demo --network ethereum:local:foundry`: Ballast's main job on a local chain.
+"""Ballast's main job in one command: a real crash replayed on a local chain, the real keeper
+liquidating as it happens.
 
-Deploys config/local.yaml on a fresh anvil, funds the pool and the insurance fund, opens positions
-for a group of traders with leverage spread up to the market maximum (long and short, ETH and BTC),
-then walks the prices down step by step. After each step, anyone may liquidate: a liquidator calls
-`liquidate_many` on what `liquidatable_accounts` lists. Prints what happened at every step and a
-final report.
+    .venv/bin/python scripts/demo.py [--window scripts/data/<file>.csv] [--traders 500]
+
+Starts its own anvil, deploys config/local.yaml, funds the pool and the insurance fund, opens
+positions for the traders of a fixed seed, starts `ballast-keeper run` as a subprocess and replays
+the window's hourly candles through the ETH/USD feed the way Chainlink would have published them
+(scripts/_replay.py). Shows the progress live, then prints a report and writes
+reports/<window>.json and reports/<window>.png. Exits 1 when a goal is missed.
 """
 
-import sys
+from __future__ import annotations
+
 import time
-from decimal import Decimal
-from pathlib import Path
 
-import click
-from ape import accounts, chain, project
-from ape.cli import ConnectedProviderCommand
-from rich.console import Console
-from rich.table import Table
+STARTED = time.monotonic()  # the wall time reported includes start-up and imports
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _deploy import ROOT, deploy, load_config, local_contracts  # noqa: E402
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-WAD = 10**18
-USD = 10**6
-ETH, BTC = 0, 1
+ROOT = Path(__file__).resolve().parent.parent
+CALLED_FROM = Path.cwd()  # paths on the command line are relative to it
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+os.chdir(ROOT)  # Ape finds the project here
 
-# (market, side, collateral USD, leverage): a spread of risk, long and short
-BOOK = [
-    (ETH, 1, 2_000, 2),
-    (ETH, 1, 2_000, 5),
-    (ETH, 1, 1_500, 8),
-    (ETH, 1, 1_000, 9.5),
-    (ETH, -1, 2_000, 6),
-    (ETH, -1, 1_000, 9),
-    (BTC, 1, 3_000, 4),
-    (BTC, 1, 1_500, 7),
-    (BTC, 1, 1_000, 11),
-    (BTC, -1, 2_000, 10),
-]
-# price path: (ETH, BTC) in USD
-PATH = [(2000, 60000), (1940, 58500), (1880, 57000), (1820, 55800), (1760, 54500), (1700, 53000), (1640, 52500)]
+from rich.console import Console  # noqa: E402
+from rich.live import Live  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import _crash  # noqa: E402
+import _report  # noqa: E402
 
 
-def usd(x: int) -> str:
-    return f"{Decimal(x) / WAD:,.2f}"
+def _progress_table(p: _crash.Progress, started: float) -> Table:
+    t = Table(title="Replaying", show_header=True, header_style="bold")
+    for col in ("ETH/USD", "updates", "block", "liquidated (partial / full)", "liquidatable now", "insurance fund", "elapsed"):
+        t.add_column(col, justify="right")
+    t.add_row(
+        f"{p.price:,.2f}",
+        f"{p.update:,} / {p.updates:,}",
+        f"{p.block:,}",
+        f"{p.liquidated_partial:,} / {p.liquidated_full:,}",
+        str(p.liquidatable),
+        f"{p.insurance_usd:,.2f}",
+        f"{time.monotonic() - started:.0f} s",
+    )
+    return t
 
 
-@click.command(cls=ConnectedProviderCommand)
-def cli(network):
-    """Deploy, trade, crash the price, liquidate, report."""
-    con = Console()
-    started = time.time()
-    cfg = load_config(ROOT / "config" / "local.yaml")
-    deployer, lp, liquidator = accounts.test_accounts[0], accounts.test_accounts[1], accounts.test_accounts[2]
-    record = deploy(cfg, deployer, project, chain, local=True)
-    engine, pool, token, feeds = local_contracts(record, project)
-    con.print(f"[bold]Ballast[/] deployed on {record['network']} (chain {record['chain_id']}): engine {engine.address}")
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--window",
+        type=Path,
+        default=_crash.DEFAULT_WINDOW,
+        help="CSV of hourly candles, a path or a file name in scripts/data/ (default: Black Thursday, 2020-03-11 to 03-14)",
+    )
+    ap.add_argument("--traders", type=int, default=500, help="traders in the book (default 500)")
+    ap.add_argument("--seed", type=int, default=2020, help="seed of the trader book (default 2020)")
+    ap.add_argument("--candles", type=int, default=None, help="replay only the window's first N candles")
+    ap.add_argument("--out", type=Path, default=ROOT / "reports", help="directory of the report files (default reports/)")
+    args = ap.parse_args(argv)
+    args.window, args.out = _given_path(args.window), _given_path(args.out)
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    started = STARTED
+    if args.traders < 1:
+        console.print("[red]error:[/] --traders must be at least 1", soft_wrap=True)
+        return 2
+    try:
+        _crash.load_updates(args.window, args.candles)  # a bad window fails before anything starts
+    except (ValueError, _crash.DemoError) as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        return 2
+    settings = _crash.DemoSettings(window=args.window, traders=args.traders, seed=args.seed, candles=args.candles, workdir=args.out)
 
-    token.mint(lp.address, 1_000_000 * USD, sender=deployer)
-    token.approve(pool.address, 2**256 - 1, sender=lp)
-    pool.deposit(1_000_000 * USD, sender=lp)
-    token.mint(liquidator.address, 5_000 * USD, sender=deployer)
-    token.approve(engine.address, 2**256 - 1, sender=liquidator)
-    engine.fund_insurance(5_000 * USD, sender=liquidator)
-    insurance_start = engine.insurance_fund()
-    pool_start = pool.totalAssets()
+    from ape.logging import logger
 
-    traders = []
-    for i, (mid, side, coll, lev) in enumerate(BOOK):
-        t = accounts.test_accounts[3 + i]
-        token.mint(t.address, coll * USD, sender=deployer)
-        token.approve(engine.address, 2**256 - 1, sender=t)
-        engine.deposit(coll * USD, sender=t)
-        price = PATH[0][mid]
-        size = int(Decimal(coll) * Decimal(str(lev)) * WAD / price)
-        engine.trade(mid, side * size, 2**256 - 1 if side > 0 else 0, sender=t)
-        traders.append((t, mid, side, coll, lev))
+    logger.set_level("ERROR")  # Ape's line per deployed contract
+    console.print(f"[bold]Ballast crash replay[/]: {args.window.name}, {args.traders} traders (seed {args.seed}); starting anvil, deploying, opening positions ...")
+    try:
+        if console.is_terminal:
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
+                outcome = _crash.run(settings, lambda p: live.update(_progress_table(p, started)))
+        else:
+            outcome = _crash.run(settings, lambda p: _print_every(console, p, started))
+    except _crash.DemoError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        return 1
+    figures = outcome.figures
+    stem = args.window.stem
+    json_path, png_path = args.out / f"{stem}.json", args.out / f"{stem}.png"
+    _report.chart(png_path, figures, outcome.timeline, outcome.liquidations)
+    figures["wall_seconds"] = round(time.monotonic() - started, 1)
+    goal_list = _report.goals(figures)
+    _report.write_json(json_path, _report.document(figures, goal_list, outcome.timeline, outcome.liquidations))
 
-    opened = Table(title="Positions opened")
-    for col in ("trader", "market", "side", "collateral", "leverage", "size"):
-        opened.add_column(col, justify="right")
-    for t, mid, side, coll, lev in traders:
-        p = engine.position(t.address, mid)
-        opened.add_row(t.address[:10], record["markets"][mid]["name"], "long" if side > 0 else "short", f"{coll:,}", f"{lev}x", f"{Decimal(p.size) / WAD:.4f}")
-    con.print(opened)
+    table = Table(title="Report")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in _report.rows(figures):
+        table.add_row(name, value)
+    console.print(table)
+    for g in goal_list:
+        mark = "[green]met[/]" if g["met"] else "[red]MISSED[/]"
+        console.print(f"{mark}  {g['goal']}: {g['detail']}")
+    console.print(f"wrote {json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path} and {png_path.name}; keeper log {outcome.keeper_log.name}")
+    return 0 if all(g["met"] for g in goal_list) else 1
 
-    partial = full = 0
-    rewards = 0
-    bad_debt = 0
-    steps = Table(title="Price path and liquidations")
-    for col in ("ETH", "BTC", "liquidatable", "liquidated", "partial", "full", "reward", "insurance"):
-        steps.add_column(col, justify="right")
-    for eth, btc in PATH[1:]:
-        feeds[ETH].set_answer(eth * 10**8, sender=deployer)
-        feeds[BTC].set_answer(btc * 10**8, sender=deployer)
-        listed = engine.liquidatable_accounts(0, 1000)
-        n_part = n_full = 0
-        step_reward = 0
-        if listed:
-            tx = engine.liquidate_many(listed, sender=liquidator)
-            for log in tx.decode_logs(engine.Liquidation):
-                step_reward += log.reward
-                if log.full:
-                    n_full += 1
-                else:
-                    n_part += 1
-            bad_debt += sum(b.amount for b in tx.decode_logs(engine.BadDebt))
-        assert engine.liquidatable_accounts(0, 1000) == [], "an account was left liquidatable"
-        partial += n_part
-        full += n_full
-        rewards += step_reward
-        steps.add_row(f"{eth:,}", f"{btc:,}", str(len(listed)), str(n_part + n_full), str(n_part), str(n_full), usd(step_reward), usd(engine.insurance_fund()))
-    con.print(steps)
 
-    report = Table(title="Report")
-    report.add_column("figure")
-    report.add_column("value", justify="right")
-    rows = [
-        ("traders", str(len(traders))),
-        ("liquidations, partial", str(partial)),
-        ("liquidations, full", str(full)),
-        ("bad debt (USD)", usd(bad_debt)),
-        ("insurance fund start (USD)", usd(insurance_start)),
-        ("insurance fund end (USD)", usd(engine.insurance_fund())),
-        ("pool assets start (USD)", f"{Decimal(pool_start) / USD:,.2f}"),
-        ("pool assets end (USD)", f"{Decimal(pool.totalAssets()) / USD:,.2f}"),
-        ("keeper rewards (USD)", usd(rewards)),
-        ("accounts left liquidatable", str(len(engine.liquidatable_accounts(0, 1000)))),
-        ("wall time (s)", f"{time.time() - started:.1f}"),
-    ]
-    for r in rows:
-        report.add_row(*r)
-    con.print(report)
+def _given_path(p: Path) -> Path:
+    """A command-line path: relative to where the command was run; a bare file name that is not
+    there is looked up in scripts/data/."""
+    found = p if p.is_absolute() else CALLED_FROM / p
+    if not found.exists() and p.parent == Path(".") and (ROOT / "scripts" / "data" / p.name).is_file():
+        return ROOT / "scripts" / "data" / p.name
+    return found
+
+
+def _print_every(console: Console, p: _crash.Progress, started: float, every: int = 100) -> None:
+    if p.update % every == 0 or p.update == p.updates:
+        console.print(
+            f"{time.monotonic() - started:6.1f} s  update {p.update:,}/{p.updates:,}  ETH {p.price:,.2f}  "
+            f"liquidated {p.liquidated_partial:,} partial / {p.liquidated_full:,} full  insurance {p.insurance_usd:,.2f}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

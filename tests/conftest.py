@@ -113,3 +113,10 @@ def _fast_reverts():
 def _actors(deployer, guardian, lp, liquidator, trader, trader2, traders):
     """Creates every session-scoped actor before a module's deployment: Ape's isolation wants wider
     fixtures first, or it warns and snapshots again."""
+
+
+@pytest.fixture(scope="module")
+def adv(project, chain, deployer, lp):
+    """The default deployment with its advanced margin kept (config/local.yaml's brackets, the
+    volatility term and funding), pool seeded with 1M."""
+    return make_env(project, chain, deployer, lp, base_config(advanced=True))

@@ -25,6 +25,7 @@ class Env:
     """A deployed protocol with helpers that speak in dollars and whole units."""
 
     engine: Any
+    config: Any
     pool: Any
     token: Any
     feeds: list[Any]
@@ -77,16 +78,52 @@ class Env:
         self.touched.add(who.address)
         return self.engine.trade(market_id, delta, limit, sender=who)
 
+    def trade_isolated(self, who, market_id: int, size, margin_usd=0, limit: int | None = None):
+        """An isolated trade of `size` whole units, moving `margin_usd` of cross collateral into its
+        margin first (negative: back out)."""
+        delta = int(Decimal(str(size)) * WAD)
+        if limit is None:
+            limit = 2**256 - 1 if delta > 0 else 0
+        self.touched.add(who.address)
+        return self.engine.trade_isolated(market_id, delta, limit, self.units(margin_usd), sender=who)
+
     def collateral_sum(self) -> int:
-        return sum(self.engine.collateral(a) for a in self.touched)
+        """Cross collateral plus isolated margin of every account the test touched."""
+        total = 0
+        n = len(self.feeds)
+        for a in self.touched:
+            total += self.engine.collateral(a)
+            mask = self.engine.position_mask(a) >> 16
+            total += sum(self.engine.position(a, m).margin for m in range(n) if (mask >> m) & 1)
+        return total
 
 
-def base_config(kind: str = "usdc", decimals: int = 6, **liq_overrides) -> DeployConfig:
-    """config/local.yaml with another collateral token if asked."""
+def model_params(env: Env, market_id: int):
+    """The model's flat-mmf MarketParams of a market: its first bracket's fraction as mmf (the
+    core tests run with one bracket, no volatility term and no funding)."""
+    import model
+
+    p = env.engine.market(market_id).params
+    mmf = env.config.brackets(market_id)[0].mmf
+    return model.MarketParams(mmf, p.imf, p.im_multiplier, p.liq_penalty, p.taker_fee, p.skew_scale, p.min_position_notional)
+
+
+def base_config(kind: str = "usdc", decimals: int = 6, advanced: bool = False, **liq_overrides) -> DeployConfig:
+    """config/local.yaml with another collateral token if asked.
+
+    Unless `advanced`, each market keeps only its first bracket's fraction as a flat mmf, no
+    volatility term and no funding: the protocol-core tests compare against the flat-mmf model.
+    """
     cfg = load_config(ROOT / "config" / "local.yaml")
     raw = cfg.model_dump(mode="python")
     raw["collateral"] = {"kind": kind, "name": "Test USD", "symbol": "TUSD", "decimals": decimals}
     raw["liquidation"].update(liq_overrides)
+    if not advanced:
+        for m in raw["markets"]:
+            m["mmf"] = m.pop("brackets")[0]["mmf"]
+            m["brackets"] = None
+            m["z"] = 0
+            m["max_funding_rate"] = 0
     return DeployConfig.model_validate(raw)
 
 
@@ -96,6 +133,7 @@ def make_env(project, chain, deployer, lp, cfg: DeployConfig, pool_usd=1_000_000
     token_cls = {"usdc": project.MockUSDC, "usdt": project.MockUSDT}.get(getattr(cfg.collateral, "kind", ""), project.MockERC20)
     env = Env(
         engine=project.MarginEngine.at(c["engine"]),
+        config=project.RiskConfig.at(c["config"]),
         pool=project.RiskPool.at(c["pool"]),
         token=token_cls.at(c["collateral"]),
         feeds=[project.MockAggregator.at(m["feed"]) for m in record["markets"]],
@@ -111,7 +149,7 @@ def make_env(project, chain, deployer, lp, cfg: DeployConfig, pool_usd=1_000_000
 
 def assert_solvent(env: Env, pool_debt_ok: bool | None = None) -> None:
     """Tokens held equal what is owed, exactly: engine_balance * scale == sum(collateral) +
-    insurance + pool_owed, where pool_owed in [0, scale) is dust owned by the pool (never by an
+    sum(isolated margin) + insurance + pool_owed, where pool_owed in [0, scale) is dust owned by the pool (never by an
     account), and the pool's assets are its balance."""
     engine_wad = env.token.balanceOf(env.engine.address) * env.scale
     owed = env.engine.pool_owed()

@@ -333,7 +333,8 @@ def liquidate(
        by the dust rule) and ``collateral < 0``: ``bad_debt = -collateral``, ``collateral = 0``.
     6. ``paid = min(penalty, max(left, 0))`` with ``left`` = collateral plus the unrealized PnL of
        the remaining positions; ``collateral -= paid`` (see ``penalty_from``).
-    7. ``reward = min(clamp(floor_div(keeper_share * penalty, WAD), min, max), penalty)``.
+    7. ``reward = min(clamp(floor_div(keeper_share * penalty, WAD), min, max), penalty,
+       max(paid, min))``.
     8. Insurance ``+ paid - reward`` (the whole reward; a negative fund is ``reward_shortfall``,
        covered by the pool, and the fund stops at zero), then ``- bad_debt`` (what the fund cannot
        cover is ``bad_debt_written_off`` by the pool), then ``+ reward - (reward // scale) * scale``
@@ -453,6 +454,9 @@ def liquidate(
     reward = floor_div(liq.keeper_share * penalty, WAD)
     reward = min(max(reward, liq.min_keeper_reward), liq.max_keeper_reward)
     reward = min(reward, penalty)  # never more than the penalty
+    # nor more than the account paid, but for the floor: the insurance fund tops a reward up to
+    # min_keeper_reward at most, so liquidating yourself gains at most that floor
+    reward = min(reward, max(paid, liq.min_keeper_reward))
     reward_tokens = reward // scale
 
     # the fund is debited the whole reward; the sub-token rest of what the caller is paid in whole

@@ -26,6 +26,7 @@ def test_protocol_fuzz(project, chain, env, deployer, traders, lp, liquidator):
     env.engine.fund_insurance(env.units(20_000), sender=liquidator)  # a fund to pay bad debt from
     d = Deployment(
         engine=env.engine.address.lower(),
+        config=env.config.address.lower(),
         pool=env.pool.address.lower(),
         token=env.token.address.lower(),
         feeds=tuple(f.address.lower() for f in env.feeds),
@@ -36,6 +37,7 @@ def test_protocol_fuzz(project, chain, env, deployer, traders, lp, liquidator):
     )
     abis = {
         "engine": abi_of(project.MarginEngine),
+        "config": abi_of(project.RiskConfig),
         "pool": abi_of(project.RiskPool),
         "token": abi_of(project.MockUSDC),
         "feed": abi_of(project.MockAggregator),

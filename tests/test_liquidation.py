@@ -6,18 +6,17 @@ import ape
 import pytest
 
 import model
-from helpers import BTC, ETH, WAD, assert_solvent
+from helpers import BTC, ETH, WAD, assert_solvent, model_params
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
 
 def model_market(env, market_id):
-    p = env.engine.market(market_id).params
-    return model.MarketParams(p.mmf, p.imf, p.im_multiplier, p.liq_penalty, p.taker_fee, p.skew_scale, p.min_position_notional)
+    return model_params(env, market_id)
 
 
 def model_liq(env):
-    q = env.engine.liquidation_params()
+    q = env.config.liquidation_params()
     return model.LiqParams(q.liq_target, q.keeper_share, q.min_keeper_reward, q.max_keeper_reward)
 
 
@@ -125,7 +124,7 @@ def test_liquidate__partial__restores_target_and_matches_model(env, trader, liqu
     tx, expect = liquidate_and_compare(env, trader.address, liquidator)
     assert not expect.full and 0 < expect.fraction < WAD
     h = env.engine.health(trader.address)
-    target = env.engine.liquidation_params().liq_target
+    target = env.config.liquidation_params().liq_target
     assert h.equity >= model.ceil_div(target * h.maintenance_req, WAD)
     assert not h.liquidatable
 
@@ -140,7 +139,7 @@ def test_liquidate__partial_two_markets__closes_same_fraction_of_each(env, trade
     tx, expect = liquidate_and_compare(env, trader.address, liquidator)
     assert not expect.full
     h = env.engine.health(trader.address)
-    assert h.equity >= model.ceil_div(env.engine.liquidation_params().liq_target * h.maintenance_req, WAD)
+    assert h.equity >= model.ceil_div(env.config.liquidation_params().liq_target * h.maintenance_req, WAD)
 
 
 def test_liquidate__fraction_at_least_one__closes_fully(env, trader, liquidator, solvent):
@@ -200,17 +199,17 @@ def test_liquidate__empty_insurance__reward_taken_from_pool(env, trader, liquida
 
 
 def test_liquidate__reward_is_clamped_to_floor_and_cap(env, deployer, trader, trader2, liquidator, solvent):
-    q = env.engine.liquidation_params()
-    env.engine.set_liquidation_params((q.liq_target, q.keeper_share, q.min_keeper_reward, 10 * WAD), sender=deployer)
+    q = env.config.liquidation_params()
+    env.config.set_liquidation_params((q.liq_target, q.keeper_share, q.min_keeper_reward, 10 * WAD), sender=deployer)
     fund_insurance(env, liquidator, 1000)
     env.fund(trader, 30_000)
     env.trade(trader, ETH, 120)
     env.fund(trader2, 22)
     env.trade(trader2, ETH, 0.1)
-    env.set_price(ETH, 1700)
+    env.set_price(ETH, 1780)  # the big account can pay its penalty: the cap binds
     _, big = liquidate_and_compare(env, trader.address, liquidator)
     assert big.reward == 10 * WAD < big.penalty * q.keeper_share // WAD
-    env.engine.set_liquidation_params((q.liq_target, WAD // 100, q.min_keeper_reward, 10 * WAD), sender=deployer)
+    env.config.set_liquidation_params((q.liq_target, WAD // 100, q.min_keeper_reward, 10 * WAD), sender=deployer)
     _, small = liquidate_and_compare(env, trader2.address, liquidator)
     assert small.reward == q.min_keeper_reward > small.penalty // 100
 

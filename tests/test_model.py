@@ -269,27 +269,27 @@ def test_liquidate_full_with_bad_debt_by_hand():
     # collateral 400 -> E = -100 <= 0 -> full close.
     # realized = 10000 - 10500 = -500; collateral 400 - 500 = -100 -> bad debt 100, collateral 0
     # penalty = 1% of 10000 = 100; paid = min(100, 0) = 0
-    # reward = clamp(50, 1, 30) = 30 (max 30)
-    # insurance 50 + 0 - 30 = 20, then - 100 = -80 -> fund 0, pool writes off 80
-    # pool_delta = +500 (trader's loss) - 80 = 420
+    # reward = clamp(50, 1, 30) = 30 (max 30), but no more than max(paid, floor) = max(0, 1) = 1
+    # insurance 50 + 0 - 1 = 49, then - 100 = -51 -> fund 0, pool writes off 51
+    # pool_delta = +500 (trader's loss) - 51 = 449
     liq = LiqParams(12 * WAD // 10, WAD // 2, WAD, 30 * WAD)
     r = liquidate(400 * WAD, [LONG], liq, 50 * WAD)
     assert (r.full, r.fraction, r.closed, r.new_sizes, r.new_costs) == (True, WAD, [10 * WAD], [0], [0])
-    assert (r.realized, r.penalty, r.paid, r.reward) == (-500 * WAD, 100 * WAD, 0, 30 * WAD)
+    assert (r.realized, r.penalty, r.paid, r.reward) == (-500 * WAD, 100 * WAD, 0, WAD)
     assert (r.bad_debt, r.collateral_after, r.insurance_after) == (100 * WAD, 0, 0)
-    assert (r.written_off, r.reward_shortfall, r.bad_debt_insurance_paid) == (80 * WAD, 0, 20 * WAD)
-    assert r.pool_delta == 420 * WAD
-    # conservation: d(collateral) -400 + d(insurance) -50 + pool 420 + reward 30 = 0
+    assert (r.written_off, r.reward_shortfall, r.bad_debt_insurance_paid) == (51 * WAD, 0, 49 * WAD)
+    assert r.pool_delta == 449 * WAD
+    # conservation: d(collateral) -400 + d(insurance) -50 + pool 449 + reward 1 = 0
     assert (0 - 400 * WAD) + (0 - 50 * WAD) + r.pool_delta + r.reward == 0
 
 
 def test_liquidate_full_when_fraction_reaches_one():
     # collateral 501 -> E = 1: num = 600 - 1 + 10 wei = 599e18 + 10, den = 500 -> f > 1.198 -> full
     # realized -500 -> collateral 1; penalty 100, paid 1 -> collateral 0
-    # reward = 50; insurance 100 + 1 - 50 = 51; pool +500
+    # reward = min(50, max(paid 1, floor 1)) = 1; insurance 100 + 1 - 1 = 100; pool +500
     r = liquidate(501 * WAD, [LONG], LIQ, 100 * WAD)
     assert (r.full, r.fraction, r.new_sizes) == (True, WAD, [0])
-    assert (r.paid, r.reward, r.collateral_after, r.insurance_after) == (WAD, 50 * WAD, 0, 51 * WAD)
+    assert (r.paid, r.reward, r.collateral_after, r.insurance_after) == (WAD, WAD, 0, 100 * WAD)
     assert (r.bad_debt, r.written_off, r.pool_delta) == (0, 0, 500 * WAD)
 
 
@@ -327,10 +327,10 @@ def test_liquidate_dust_boundary_is_strict():
 
 def test_liquidate_zero_equity_is_full():
     # collateral 500 -> E = 0: full close (num = 600e18 + 10 > den = 500e18: f >= 1 as well)
-    # realized -500 -> collateral 0: no bad debt, nothing paid; reward 50 from insurance 80 -> 30
+    # realized -500 -> collateral 0: no bad debt, nothing paid; the reward floor 1 from insurance
     r = liquidate(500 * WAD, [LONG], LIQ, 80 * WAD)
-    assert (r.full, r.bad_debt, r.paid, r.reward) == (True, 0, 0, 50 * WAD)
-    assert (r.collateral_after, r.insurance_after, r.pool_delta) == (0, 30 * WAD, 500 * WAD)
+    assert (r.full, r.bad_debt, r.paid, r.reward) == (True, 0, 0, WAD)
+    assert (r.collateral_after, r.insurance_after, r.pool_delta) == (0, 79 * WAD, 500 * WAD)
 
 
 def test_liquidate_penalty_from_equity_or_collateral():
@@ -358,12 +358,12 @@ def test_liquidate_penalty_from_equity_or_collateral():
     after = account_health(r.collateral_after, after_positions([pos], r))
     assert (after.equity, after.maintenance_req) == (240 * WAD - 100, 200 * WAD - 500)
     # the earlier reading (collateral): paid = min(60e18 + 100, max(-100e18 + 1000, 0)) = 0
-    #   fund 0 + 0 - (30e18 + 50) < 0 -> the pool pays the whole reward: written off 30e18 + 50
-    #   pool_delta = -600e18 - 1000 - (30e18 + 50) = -630e18 - 1050
+    #   the reward is then the floor, max(paid 0, 1e18); fund 0 + 0 - 1e18 < 0 -> the pool pays
+    #   it: written off 1e18; pool_delta = -600e18 - 1000 - 1e18 = -601e18 - 1000
     r = liquidate(-700 * WAD, [pos], LIQ, 0, penalty_from="collateral")
-    assert (r.paid, r.collateral_after, r.reward) == (0, -100 * WAD + 1000, 30 * WAD + 50)
-    assert (r.insurance_after, r.written_off, r.reward_shortfall) == (0, 30 * WAD + 50, 30 * WAD + 50)
-    assert r.pool_delta == -630 * WAD - 1050
+    assert (r.paid, r.collateral_after, r.reward) == (0, -100 * WAD + 1000, WAD)
+    assert (r.insurance_after, r.written_off, r.reward_shortfall) == (0, WAD, WAD)
+    assert r.pool_delta == -601 * WAD - 1000
 
 
 def test_liquidate_min_reward_capped_by_penalty():
@@ -884,11 +884,13 @@ def test_liquidation_penalty_up_reward_down(case):
     k = sum(1 for c in r.closed if c)
     assert exact_n <= r.closed_notional < exact_n + k + (k == 0)
     assert exact_pen <= r.penalty < exact_pen + 2 * k + (k == 0)
-    # reward: the exact share rounded down, then clamped, then capped by the penalty
+    # reward: the exact share rounded down, then clamped, then capped by the penalty and by what
+    # the account paid (but for the floor)
     share = Fraction(liq.keeper_share * r.penalty, WAD)
     clamped = min(max(math.floor(share), liq.min_keeper_reward), liq.max_keeper_reward)
-    assert r.reward == min(clamped, r.penalty) <= r.penalty
-    if liq.min_keeper_reward < r.reward < liq.max_keeper_reward and r.reward < r.penalty:
+    cap = max(r.paid, liq.min_keeper_reward)
+    assert r.reward == min(clamped, r.penalty, cap) <= r.penalty
+    if liq.min_keeper_reward < r.reward < liq.max_keeper_reward and r.reward < min(r.penalty, cap):
         assert share - 1 < r.reward <= share
     # realized at the oracle price never beats the exact proportional PnL
     for p, c, re in zip(ps, r.closed, r.realized_each):

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import model
-from helpers import BTC, ETH, WAD, assert_solvent
+from helpers import BTC, ETH, WAD, assert_solvent, model_params
 from test_liquidation import liquidate_and_compare, model_account
 
 BASE = {ETH: 2000, BTC: 60000}
@@ -91,7 +91,7 @@ def run_example(env, trader, trader2, liquidator, ex):
         liquidate_and_compare(env, trader.address, liquidator)
         after = env.engine.health(trader.address)
         if env.engine.position_mask(trader.address):
-            target = env.engine.liquidation_params().liq_target
+            target = env.config.liquidation_params().liq_target
             assert after.equity >= model.ceil_div(target * after.maintenance_req, WAD)
     else:
         with ape.reverts("engine: not liquidatable"):
@@ -111,9 +111,7 @@ def try_trade(env, trader, mid, delta):
     new_size, new_cost, realized = model.apply_trade(pos.size, pos.cost, delta, fill)
     fee = model.trade_fee(delta, fill, m.params.taker_fee)
     mp = positions[0].market if positions and ids[0] == mid else None
-    params = mp or model.MarketParams(
-        m.params.mmf, m.params.imf, m.params.im_multiplier, m.params.liq_penalty, m.params.taker_fee, m.params.skew_scale, m.params.min_position_notional
-    )
+    params = mp or model_params(env, mid)
     after = [p for p, i in zip(positions, ids) if i != mid] + [model.Pos(new_size, new_cost, price, params)]
     notional = model.ceil_div(abs(new_size) * price, WAD)
     too_small = new_size != 0 and notional < m.params.min_position_notional

@@ -142,7 +142,7 @@ def test_engine__trades_on_the_fallback_while_the_first_feed_is_stale(env, proje
     """A market whose oracle has a fallback keeps trading (and liquidating) through a stale feed."""
     primary, second = env.feeds[ETH], project.MockAggregator.deploy(8, 2000 * 10**8, "ETH 2", sender=deployer)
     oracle = project.ChainlinkOracle.deploy(primary, HEARTBEAT, ZERO, 0, second, FALLBACK_HEARTBEAT, MAX_DEV, sender=deployer)
-    env.engine.add_market(oracle.address, env.engine.market(ETH).params, sender=deployer)
+    env.config.add_market(oracle.address, env.engine.market(ETH).params, env.config.brackets(ETH), sender=deployer)
     market = env.engine.n_markets() - 1
     env.fund(trader, 1000)
     go_stale(chain, primary, deployer)

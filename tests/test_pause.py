@@ -17,13 +17,13 @@ MAX_UINT = 2**256 - 1
 def book(env, deployer, guardian, trader, trader2, traders):
     """A separate guardian; `trader` long 2 ETH on 10,000 USDC; `trader2`, traders[0] and traders[1]
     long 4 ETH on 1,000 USDC each (liquidatable below about 1,843); then the guardian pauses."""
-    env.engine.set_guardian(guardian.address, sender=deployer)
+    env.config.set_guardian(guardian.address, sender=deployer)
     env.fund(trader, 10_000)
     env.trade(trader, ETH, 2)
     for t in (trader2, traders[0], traders[1]):
         env.fund(t, 1_000)
         env.trade(t, ETH, 4)
-    env.engine.set_paused_open(True, sender=guardian)
+    env.config.set_paused_open(True, sender=guardian)
     assert env.engine.paused_open() is True
 
 
@@ -89,7 +89,7 @@ def test_pool_mint__while_paused__reverts(book, env, lp):
 def test_pool_max_deposit_and_mint__while_paused__are_zero(book, env, lp, guardian):
     assert env.pool.maxDeposit(lp.address) == 0
     assert env.pool.maxMint(lp.address) == 0
-    env.engine.set_paused_open(False, sender=guardian)
+    env.config.set_paused_open(False, sender=guardian)
     assert env.pool.maxDeposit(lp.address) == MAX_UINT
     assert env.pool.maxMint(lp.address) == MAX_UINT
 
@@ -219,7 +219,7 @@ def test_health_views__while_paused__work(book, env, trader, trader2, traders):
 
 
 def test_unpause__opening_and_lp_deposits_work_again(book, env, guardian, traders, lp):
-    env.engine.set_paused_open(False, sender=guardian)
+    env.config.set_paused_open(False, sender=guardian)
     env.fund(traders[2], 5_000)
     env.trade(traders[2], ETH, 1)
     assert size(env, traders[2]) == WAD

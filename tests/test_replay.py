@@ -99,3 +99,83 @@ def test_any_candles__deviation_and_heartbeat_rules_hold(raw):
         last = [u for u in ups if u.timestamp <= t][-1]
         later = [u for u in ups if u.timestamp <= t + 1][-1]
         assert abs(p / last.price - 1) < DEVIATION or abs(p / later.price - 1) < DEVIATION
+
+
+# -- a small synthetic window, end to end through candles ---------------------------------------
+
+
+def _flat(t: int, p: int) -> Candle:
+    return Candle(t, Decimal(p), Decimal(p), Decimal(p), Decimal(p))
+
+
+def test_synthetic_window__heartbeat_then_half_percent_steps_then_heartbeat():
+    # hour 0 flat at 100; hour 1 falls (high 100 first, then low 90 at +2400, close 90); hour 2 flat
+    # at 90. Path: 100 until 4800 s, then 1/120 USD a second down to 90 at 6000 s, then 90.
+    candles = [_flat(0, 100), Candle(3600, Decimal(100), Decimal(100), Decimal(90), Decimal(90)), _flat(7200, 90)]
+    ups = feed_updates(path_points(candles))
+    assert (ups[0].timestamp, ups[0].price, ups[0].reason) == (0, 100, "start")
+    assert (ups[1].timestamp, float(ups[1].price), ups[1].reason) == (3600, 100.0, "heartbeat")
+    falling = [u for u in ups if u.reason == "deviation"]
+    # 100 -> 90 in steps of at least 0.5%: at most 21 answers, the first 60 s into the fall
+    assert 19 <= len(falling) <= 21
+    assert 4860 <= falling[0].timestamp <= 4861 and all(4860 <= u.timestamp <= 6000 for u in falling)
+    prev = ups[1]
+    for u in falling:
+        assert 1 - u.price / prev.price >= DEVIATION - Decimal("1e-12")
+        # the second before, the path was still within the threshold of the last answer
+        before = 100 - (u.timestamp - 1 - 4800) / 120
+        assert 1 - Decimal(repr(before)) / prev.price < DEVIATION
+        prev = u
+    # then flat: the next answer is the heartbeat an hour after the last move's answer
+    after = ups[len(falling) + 2 :]
+    assert [u.reason for u in after] == ["heartbeat"] * len(after)
+    assert after[0].timestamp == falling[-1].timestamp + HEARTBEAT
+    assert all(abs(u.price / falling[-1].price - 1) < DEVIATION for u in after)
+
+
+def test_gap_between_candles__published_as_a_jump_at_the_next_open():
+    ups = feed_updates(path_points([_flat(0, 100), _flat(3600, 95)]))
+    assert [(u.timestamp, float(u.price), u.reason) for u in ups] == [(0, 100.0, "start"), (3600, 95.0, "deviation")]
+
+
+# -- bad window files: a clear message each -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "no header and no candles"),
+        ("# only a comment\n", "no header and no candles"),
+        ("timestamp,open,high,low,close\n", "no candles"),
+        ("time,open,high,low,close\n0,1,1,1,1\n", "header lacks timestamp"),
+        ("timestamp,open,high,low\n0,1,1,1\n", "header lacks close"),
+        ("timestamp,open,high,low,close\n0,1,1,1\n", "line 2: 4 fields, the header has 5"),
+        ("timestamp,open,high,low,close\n0,1,x,1,1\n", "line 2: not a candle"),
+        ("timestamp,open,high,low,close\n1.5,1,1,1,1\n", "line 2: not a candle"),
+        ("timestamp,open,high,low,close\n0,1,NaN,1,1\n", "line 2: prices must be finite"),
+        ("timestamp,open,high,low,close\n0,1,1,0,1\n", "line 2: inconsistent candle"),
+        ("# c\ntimestamp,open,high,low,close\n3600,1,1,1,1\n0,1,1,1,1\n", "line 4: candle at 0 is not after"),
+    ],
+)
+def test_read_candles__malformed__names_file_line_and_fault(tmp_path, text, message):
+    f = tmp_path / "w.csv"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=message) as info:
+        read_candles(f)
+    assert str(f) in str(info.value)
+
+
+def test_read_candles__missing_file_or_directory__named(tmp_path):
+    with pytest.raises(ValueError, match="window file not found: .*nope.csv"):
+        read_candles(tmp_path / "nope.csv")
+    with pytest.raises(ValueError, match="window file not found"):
+        read_candles(tmp_path)
+
+
+def test_read_candles__extra_columns_and_any_column_order(tmp_path):
+    f = tmp_path / "w.csv"
+    f.write_text("# c\nclose,volume,timestamp,low,high,open\n9,12.5,3600,8,11,10\n9.5,3,7200,9,10,9\n")
+    assert read_candles(f) == [
+        Candle(3600, Decimal(10), Decimal(11), Decimal(8), Decimal(9)),
+        Candle(7200, Decimal(9), Decimal(10), Decimal(9), Decimal("9.5")),
+    ]

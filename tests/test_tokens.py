@@ -22,7 +22,7 @@ def liquidate(e, account, liquidator):
     tx = e.engine.liquidate(account.address, sender=liquidator)
     [liq] = tx.decode_logs(e.engine.Liquidation)
     assert liq.account == account.address and liq.liquidator == liquidator.address
-    assert liq.reward >= e.engine.liquidation_params().min_keeper_reward
+    assert liq.reward >= e.config.liquidation_params().min_keeper_reward
     assert e.token.balanceOf(liquidator.address) == bal + liq.reward // e.scale
     return liq
 
@@ -191,18 +191,18 @@ def engine_over(project, env, deployer, token, name, symbol):
     its one market reads the default deployment's ETH oracle."""
     cfg = base_config()
     pool = project.RiskPool.deploy(token.address, cfg.pool.decimals_offset, name, symbol, sender=deployer)
-    engine = project.MarginEngine.deploy(
-        token.address,
-        pool.address,
+    config = project.RiskConfig.deploy(deployer.address, cfg.risk_delay, sender=deployer)
+    engine = project.MarginEngine.deploy(token.address, pool.address, config.address, sender=deployer)
+    config.set_engine(
+        engine.address,
         cfg.liquidation.params(),
         int(cfg.pool.max_pool_usage * WAD),
         int(cfg.pool.reserve_factor * WAD),
-        deployer.address,
         sender=deployer,
     )
     pool.set_engine(engine.address, sender=deployer)
-    engine.add_market(env.oracles[ETH].address, cfg.markets[ETH].params(), sender=deployer)
-    return engine, pool
+    config.add_market(env.oracles[ETH].address, cfg.markets[ETH].params(), cfg.markets[ETH].brackets_param(), sender=deployer)
+    return engine, config, pool
 
 
 @pytest.fixture(scope="module")
@@ -210,9 +210,10 @@ def fee_env(project, env, deployer, lp) -> Env:
     """Engine and pool over MockFeeToken(6), built as scripts/_deploy.py builds them (deploy() only
     knows the three mock kinds); its one market reads the default deployment's ETH oracle."""
     token = project.MockFeeToken.deploy(6, sender=deployer)
-    engine, pool = engine_over(project, env, deployer, token, "Ballast LP FEE", "bFEE")
+    engine, config, pool = engine_over(project, env, deployer, token, "Ballast LP FEE", "bFEE")
     e = Env(
         engine=engine,
+        config=config,
         pool=pool,
         token=token,
         feeds=[env.feeds[ETH]],
@@ -301,9 +302,9 @@ def test_fee_token__pool_deposit_and_mint__refused(fee_env, trader):
 def false_env(project, env, deployer) -> Env:
     """Engine and pool over MockFalseToken, whose transfers can return False and move nothing."""
     token = project.MockFalseToken.deploy(sender=deployer)
-    engine, pool = engine_over(project, env, deployer, token, "Ballast LP FUSD", "bFUSD")
+    engine, config, pool = engine_over(project, env, deployer, token, "Ballast LP FUSD", "bFUSD")
     token.mint(pool.address, 1_000_000 * 10**6, sender=deployer)
-    return Env(engine=engine, pool=pool, token=token, feeds=[env.feeds[ETH]], oracles=[env.oracles[ETH]], deployer=deployer, decimals=6, record={})
+    return Env(engine=engine, config=config, pool=pool, token=token, feeds=[env.feeds[ETH]], oracles=[env.oracles[ETH]], deployer=deployer, decimals=6, record={})
 
 
 def test_false_token__deposit_and_insurance__revert_and_credit_nothing(false_env, trader):

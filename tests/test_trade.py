@@ -5,7 +5,7 @@ import ape
 import pytest
 
 import model
-from helpers import BTC, ETH, WAD, assert_solvent
+from helpers import BTC, ETH, WAD, assert_solvent, model_params
 
 ETH_PRICE = 2000 * WAD
 ETH_SKEW_SCALE = 1_000_000 * WAD
@@ -187,7 +187,7 @@ def test_trade__two_markets__cross_margin_sums_requirements(env, trader, solvent
                 p.size,
                 p.cost,
                 env.engine.price(mid),
-                model.MarketParams(mp.mmf, mp.imf, mp.im_multiplier, mp.liq_penalty, mp.taker_fee, mp.skew_scale, mp.min_position_notional),
+                model_params(env, mid),
             )
         )
     expected = model.account_health(env.engine.collateral(trader.address), positions)
@@ -230,7 +230,7 @@ def test_trade__above_initial_margin__reverts(env, trader):
 
 def test_trade__open_interest_cap__reverts(env, deployer, trader):
     mp = env.engine.market(ETH).params
-    env.engine.set_market_params(ETH, (*mp[:6], 3 * WAD, 2 * WAD, mp.min_position_notional), sender=deployer)
+    env.config.set_market_params(ETH, (*mp[:5], 3 * WAD, 2 * WAD, *mp[7:]), sender=deployer)
     env.fund(trader, 10_000)
     with ape.reverts("engine: open interest cap"):
         env.trade(trader, ETH, 3.5)
@@ -241,7 +241,7 @@ def test_trade__open_interest_cap__reverts(env, deployer, trader):
 
 
 def test_trade__skew_beyond_pool_usage__reverts(env, deployer, trader):
-    env.engine.set_exposure(WAD // 1000, 0, sender=deployer)  # skew notional <= 0.1% of 1M = 1000 USD
+    env.config.set_exposure(WAD // 1000, 0, sender=deployer)  # skew notional <= 0.1% of 1M = 1000 USD
     env.fund(trader, 10_000)
     with ape.reverts("engine: pool exposure"):
         env.trade(trader, ETH, 0.6)
@@ -307,7 +307,7 @@ def test_account_list__tracks_accounts_holding_positions(env, trader, trader2, s
 
 def test_views__market_price_and_insurance(env, liquidator, solvent):
     m = env.engine.market(ETH)
-    assert m.oracle == env.oracles[ETH].address and m.params.mmf == 5 * 10**16
+    assert m.oracle == env.oracles[ETH].address and env.config.brackets(ETH)[0].mmf == 5 * 10**16
     assert env.engine.price(ETH) == ETH_PRICE
     with ape.reverts("engine: unknown market"):
         env.engine.market(5)

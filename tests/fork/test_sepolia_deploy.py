@@ -30,7 +30,7 @@ from upstream import RPC, SEPOLIA_BTC_USD, SEPOLIA_ETH_USD, SEPOLIA_USDC, free_p
 ROOT = Path(__file__).resolve().parents[2]
 ALIAS = "ballast-sepolia-deployer"
 PASSPHRASE = "fork-suite-only"
-N_DEPLOY_TXS = 7  # pool, engine, set_engine, 2 oracles, 2 add_market
+N_DEPLOY_TXS = 9  # pool, config, engine, config.set_engine, pool.set_engine, 2 oracles, 2 add_market
 MARKETS = [("ETH-USD", SEPOLIA_ETH_USD, 3600), ("BTC-USD", SEPOLIA_BTC_USD, 3600)]
 
 

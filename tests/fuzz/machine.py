@@ -194,7 +194,7 @@ class BallastMachine(RuleBasedStateMachine):
         """A size of `lev_permille` / 1000 of what the account's free margin could open in market m."""
         h = self.state.accounts[t].health
         p = self.state.markets[m].params
-        rate = max(p.imf, p.mmf * p.im_multiplier // WAD)
+        rate = max(p.imf, self.c.mmf[m] * p.im_multiplier // WAD)
         free = max(h.equity - h.initial_req, 0)
         return to_size(free * WAD // rate * lev_permille // 1000, self.state.prices[m])
 
@@ -355,7 +355,7 @@ class BallastMachine(RuleBasedStateMachine):
         acc = self.state.accounts[t]
         m = max(range(N_MARKETS), key=lambda i: abs(acc.positions[i].size) * self.state.prices[i])
         size, price = acc.positions[m].size / WAD, self.state.prices[m] / WAD
-        mmf = self.state.markets[m].params.mmf / WAD
+        mmf = self.c.mmf[m] / WAD
         others = acc.health.maintenance_req / WAD - abs(size) * price * mmf
         # equity + size * (p - price) == k * (others + mmf * |size| * p), solved for p
         k = depth / 100

@@ -15,9 +15,9 @@ from model import WAD, ceil_div
 from fuzz.protocol import Constants, State
 
 
-def market_params(market: Any) -> model.MarketParams:
-    p = market.params
-    return model.MarketParams(p.mmf, p.imf, p.im_multiplier, p.liq_penalty, p.taker_fee, p.skew_scale, p.min_position_notional)
+def market_params(state: State, m: int) -> model.MarketParams:
+    p = state.markets[m].params
+    return model.MarketParams(state.mmf[m], p.imf, p.im_multiplier, p.liq_penalty, p.taker_fee, p.skew_scale, p.min_position_notional)
 
 
 def liq_params(c: Constants) -> model.LiqParams:
@@ -30,7 +30,7 @@ def positions(state: State, account: str) -> list[tuple[int, model.Pos]]:
     out = []
     for m, pos in enumerate(state.accounts[account].positions):
         if pos.size != 0:
-            out.append((m, model.Pos(pos.size, pos.cost, state.prices[m], market_params(state.markets[m]))))
+            out.append((m, model.Pos(pos.size, pos.cost, state.prices[m], market_params(state, m))))
     return out
 
 
@@ -59,7 +59,7 @@ def trade(state: State, c: Constants, account: str, m: int, delta: int, acceptab
     """A trade of `delta` in market m (a buy pays at most, a sell receives at least
     `acceptable_price`; None: no limit)."""
     mk = state.markets[m]
-    mp = market_params(mk)
+    mp = market_params(state, m)
     price = state.prices[m]
     a = state.accounts[account]
     pos = a.positions[m]

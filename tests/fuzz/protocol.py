@@ -23,6 +23,7 @@ class Deployment:
     """Addresses (lower-case hex) of one deployment and the actors that use it."""
 
     engine: str
+    config: str
     pool: str
     token: str
     feeds: tuple[str, ...]
@@ -66,6 +67,7 @@ class State:
     pool_free: int
     lp_shares: int
     token_supply: int
+    mmf: tuple[int, ...] = ()  # each market's bracket fraction (constant, carried for the model)
 
 
 @dataclass(frozen=True)
@@ -76,15 +78,18 @@ class Constants:
     n_markets: int
     liquidation: Any  # LiquidationParams
     max_pool_usage: int
+    mmf: tuple[int, ...]  # each market's (only) bracket fraction: the harness runs flat brackets
 
 
 class Protocol:
     """Encodes calls, sends them through the node, reads and decodes the state."""
 
-    def __init__(self, node: Node, abis: dict[str, list[dict[str, Any]]], d: Deployment):
+    def __init__(self, node: Node, abis: dict[str, list[dict[str, Any]]], d: Deployment, flat: bool = True):
         self.node = node
+        self.flat = flat  # one bracket per market (the cross machine's model needs it)
         self.d = d
         self.engine = Abi(abis["engine"], "engine")
+        self.config = Abi(abis["config"], "config")
         self.pool = Abi(abis["pool"], "pool")
         self.token = Abi(abis["token"], "token")
         self.feed = Abi(abis["feed"], "feed")
@@ -154,11 +159,15 @@ class Protocol:
 
     def _constants(self) -> Constants:
         e, ea = self.d.engine, self.engine
+        n = self.view(e, ea, "n_markets")
+        tables = [self.view(self.d.config, self.config, "brackets", m) for m in range(n)]
+        assert not self.flat or all(len(t) == 1 for t in tables), "the fuzz model needs one bracket per market"
         return Constants(
             scale=self.view(e, ea, "scale"),
-            n_markets=self.view(e, ea, "n_markets"),
-            liquidation=self.view(e, ea, "liquidation_params"),
+            n_markets=n,
+            liquidation=self.view(self.d.config, self.config, "liquidation_params"),
             max_pool_usage=self.view(e, ea, "max_pool_usage"),
+            mmf=tuple(t[0][1] for t in tables),
         )
 
     def _plan(self) -> list[tuple[str, str, Callable[[bytes], Any], tuple]]:
@@ -226,7 +235,7 @@ class Protocol:
         for a, h in zip(self.d.actors, raw.pop("healths")):
             raw["accounts"][a]["batch_health"] = h
         accounts = {a: Account(**v) for a, v in raw.pop("accounts").items()}
-        return State(accounts=accounts, listed=listed[:count], **raw)
+        return State(accounts=accounts, listed=listed[:count], mmf=self.constants.mmf, **raw)
 
     def _decode_log(self, log: dict[str, Any]) -> Any:
         address = log["address"].lower()

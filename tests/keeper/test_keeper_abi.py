@@ -33,7 +33,12 @@ def _canonical(param: dict) -> str:
 
 
 def test_functions_and_events__match_the_compiled_margin_engine(project) -> None:
-    compiled = [item.model_dump(mode="json", by_alias=True) for item in project.MarginEngine.contract_type.abi]
+    # the engine's, plus what the keeper reads from its RiskConfig (brackets, market events)
+    compiled = [
+        item.model_dump(mode="json", by_alias=True)
+        for c in (project.MarginEngine, project.RiskConfig)
+        for item in c.contract_type.abi
+    ]
     functions = {
         (i["name"], tuple(_canonical(p) for p in i["inputs"])): tuple(_canonical(p) for p in i["outputs"])
         for i in compiled

@@ -251,6 +251,8 @@ def test_event_scan__ranges_the_provider_refuses__shrink__and_every_account_is_f
     keeper.start()
 
     assert refused and refused == sorted(refused, reverse=True)  # halved until accepted
-    assert keeper._sizer.chunk <= 5
+    # it may grow again after successes, but never back to a size the provider refused (how far
+    # it grows depends on how many blocks the scan covers)
+    assert keeper._sizer.chunk < min(refused)
     assert set(keeper.state.accounts()) == set(fresh.traders)
     assert keeper.state.checkpoint() == fresh.block()
