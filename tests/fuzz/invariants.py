@@ -114,9 +114,9 @@ INVARIANTS: list[Callable[[Constants, State, State, Step], None]] = [
 # -- after one action --------------------------------------------------------------------------
 
 
-def events(sent: Any, name: str) -> list[Any]:
-    """The decoded events called `name` of a mined transaction."""
-    return [e for e in sent.logs if type(e).__name__ == name]
+def events(sent: list[Any], name: str) -> list[Any]:
+    """The decoded events called `name` of mined transactions, in order."""
+    return [e for s in sent for e in s.logs if type(e).__name__ == name]
 
 
 def refusal_expected(reason: str | None, refusals: set[str], what: str) -> None:
@@ -125,7 +125,7 @@ def refusal_expected(reason: str | None, refusals: set[str], what: str) -> None:
 
 
 def trade_matches(pred: predict.Trade, sent: Any, after: State, account: str, m: int, delta: int) -> None:
-    [ev] = events(sent, "Trade")
+    [ev] = events([sent], "Trade")
     assert sent.value == pred.fill, f"fill {sent.value}, model {pred.fill}"
     got = (ev.account, ev.market_id, ev.size_delta, ev.fill_price, ev.fee, ev.realized_pnl, ev.new_size)
     want = (account, m, delta, pred.fill, pred.fee, pred.realized, pred.new_size)
@@ -141,9 +141,9 @@ def liquidations_are_sound(c: Constants, sent: Any, before: State, after: State)
     fund as far as the fund (before it, after the account's penalty and reward) allows, the rest
     written off against the pool."""
     target = c.liquidation.liq_target
-    bad = {e.account: e for e in events(sent, "BadDebt")}
+    bad = {e.account: e for e in events([sent], "BadDebt")}
     fund = before.insurance
-    logs = events(sent, "Liquidation")
+    logs = events([sent], "Liquidation")
     for ev in logs:
         acc = after.accounts[ev.account]
         if acc.mask:
@@ -164,11 +164,11 @@ def liquidations_are_sound(c: Constants, sent: Any, before: State, after: State)
 
 def liquidations_match_model(c: Constants, pred: predict.Liquidations, sent: Any, after: State, caller: str, tokens_before: int) -> None:
     """Events, positions, collateral, bad debt, insurance and the caller's pay against the model."""
-    logs = events(sent, "Liquidation")
+    logs = events([sent], "Liquidation")
     assert [e.account for e in logs] == [d.account for d in pred.done], "liquidated accounts differ from the model"
-    per_position = events(sent, "PositionLiquidated")
-    bad = {e.account: e for e in events(sent, "BadDebt")}
-    shortfalls = [e.amount for e in events(sent, "InsuranceShortfall")]
+    per_position = events([sent], "PositionLiquidated")
+    bad = {e.account: e for e in events([sent], "BadDebt")}
+    shortfalls = [e.amount for e in events([sent], "InsuranceShortfall")]
     k = 0
     for ev, d in zip(logs, pred.done):
         r = d.result

@@ -198,7 +198,9 @@ class BallastMachine(RuleBasedStateMachine):
         free = max(h.equity - h.initial_req, 0)
         return to_size(free * WAD // rate * lev_permille // 1000, self.state.prices[m])
 
-    def liquidate_accounts(self, caller: str, accounts: list[str], many: bool) -> predict.Liquidations | None:
+    def liquidate_accounts(self, caller: str, accounts: list[str], many: bool) -> Any:
+        """Liquidates, checks against the model and the rules; the mined call, or None when a
+        single liquidation was refused (as it must be for a healthy account)."""
         what = f"{self.label[caller]} liquidate{'_many' if many else ''} {[self.label[a] for a in accounts]}"
         pred = predict.liquidations(self.state, self.c, accounts)
         tokens = self.state.accounts[caller].tokens
@@ -225,9 +227,9 @@ class BallastMachine(RuleBasedStateMachine):
             stats["full" if r.full else "partial"] += 1
             stats["bad debt"] += r.bad_debt > 0
             stats["insurance shortfall"] += r.reward_shortfall > 0
-        stats["pool shortfall"] += len(events(out, "PoolShortfall"))
+        stats["pool shortfall"] += len(events([out], "PoolShortfall"))
         self.outcome(what, f"ok ({len(pred.done)} liquidated, reward {fmt(pred.reward)})")
-        return pred
+        return out
 
     # -- rules ------------------------------------------------------------------------------
 
@@ -399,17 +401,19 @@ class BallastMachine(RuleBasedStateMachine):
 
     @rule(i=TRADER, listed=st.booleans())
     def liquidate_self(self, i: int, listed: bool) -> None:
-        """An account liquidating itself never ends up richer (while its equity is positive)."""
+        """Liquidating yourself never pays while the account pays its penalty: the reward is at most
+        what it paid, but for the floor (min_keeper_reward), which the insurance fund tops up."""
         t = self.pick(i, listed)
         self.begin("liquidate_self")
         start = self.state.accounts[t]
-        if self.liquidate_accounts(t, [t], many=False) is None or start.health.equity <= 0:
+        sent = self.liquidate_accounts(t, [t], many=False)
+        if sent is None or start.health.equity <= 0:
             return
+        [ev] = events([sent], "Liquidation")
         end = self.state.accounts[t]
-        gained = (end.tokens - start.tokens) * self.c.scale
-        assert end.health.equity + gained <= start.health.equity, (
-            f"self-liquidation paid: equity {start.health.equity} -> {end.health.equity}, reward {gained}"
-        )
+        gain = end.health.equity + (end.tokens - start.tokens) * self.c.scale - start.health.equity
+        allowed = max(0, self.c.liquidation.min_keeper_reward - ev.penalty_paid)
+        assert gain <= allowed, f"self-liquidation gained {gain} (equity {start.health.equity}, paid {ev.penalty_paid}, reward {ev.reward})"
 
     @rule()
     def keeper_sweep(self) -> None:
