@@ -7,7 +7,7 @@ take what they need.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from model import WAD, ceil_div
@@ -25,7 +25,6 @@ class Step:
     actors: frozenset[str] = frozenset()
     prices_moved: bool = False
     pool_gain: int | None = 0
-    notes: list[str] = field(default_factory=list)
 
 
 # -- after every step --------------------------------------------------------------------------
@@ -68,10 +67,12 @@ def masks_match_positions(c: Constants, before: State, s: State, step: Step) -> 
 
 
 def health_matches_model(c: Constants, before: State, s: State, step: Step) -> None:
-    for a in s.accounts:
+    """health(a) equals the model's, and healths([...]) (the keeper's view) equals health(a)."""
+    for a, acc in s.accounts.items():
         want = predict.health(s, a)
-        got = s.accounts[a].health
+        got = acc.health
         assert tuple(got[:4]) == (want.equity, want.initial_req, want.maintenance_req, want.liquidatable), f"{a}: health {got}, model {want}"
+        assert acc.batch_health == got, f"{a}: healths() gives {acc.batch_health}, health() {got}"
 
 
 def liquidatable_list_matches(c: Constants, before: State, s: State, step: Step) -> None:
@@ -114,6 +115,7 @@ INVARIANTS: list[Callable[[Constants, State, State, Step], None]] = [
 
 
 def events(sent: list[Any], name: str) -> list[Any]:
+    """The decoded events called `name` of mined transactions, in order."""
     return [e for s in sent for e in s.logs if type(e).__name__ == name]
 
 

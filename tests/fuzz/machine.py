@@ -5,7 +5,10 @@ against the model; after every step the invariants of `fuzz.invariants.INVARIANT
 read back from the chain. Every example starts from one chain snapshot and reverts to it.
 
 To add an action: a method in `fuzz.protocol.Protocol`, a prediction in `fuzz.predict` if the model
-covers it, and a rule here that calls `begin`, `send`, `observe` and its checks.
+covers it, and a rule here that calls `begin` (naming the accounts it acts for), `send`, `observe`
+and its checks. To add an invariant: a function in `fuzz.invariants`, listed in `INVARIANTS`. A
+step that moves every account's health (a price, or funding once time accrues it) passes
+`prices_moved=True`, which lifts the check that other accounts are untouched.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class Stats:
     steps: int = 0
     full_length: int = 0  # examples that ran every step the profile allows
     seconds: float = 0.0
+    requests: int = 0  # JSON-RPC round trips
     rules: Counter = field(default_factory=Counter)
     outcomes: Counter = field(default_factory=Counter)  # (rule, "ok" / "refused: reason" / "no-op")
     liquidations: Counter = field(default_factory=Counter)
@@ -71,7 +75,8 @@ class Stats:
         per_step = 1000 * self.seconds / max(self.steps, 1)
         lines = [
             f"{title}: {self.examples} examples ({self.full_length} of full length), {self.steps} steps, "
-            f"{self.seconds:.1f} s ({per_step:.2f} ms per step, setup and invariants included)"
+            f"{self.seconds:.1f} s ({per_step:.2f} ms per step, setup and invariants included), "
+            f"{self.requests} JSON-RPC requests ({self.requests / max(self.steps, 1):.1f} per step)"
         ]
         for r in sorted(self.rules):
             parts = [f"{what} {n}" for (rr, what), n in sorted(self.outcomes.items()) if rr == r]
@@ -168,11 +173,12 @@ class BallastMachine(RuleBasedStateMachine):
         for m, answer in enumerate(self.answers):
             self.must(self.send(self.p.set_answer, m, answer))
 
-    def trade(self, t: str, m: int, delta: int) -> predict.Trade | None:
-        """Trades and checks the result against the model; None when refused (as predicted)."""
-        what = f"{self.label[t]} trade {MARKET_NAMES[m]} {fmt(delta)}"
-        pred = predict.trade(self.state, self.c, t, m, delta)
-        out = self.send(self.p.trade, t, m, delta)
+    def trade(self, t: str, m: int, delta: int, limit: int | None = None) -> predict.Trade | None:
+        """Trades (within `limit`, if any) and checks the result against the model; None when
+        refused (as predicted)."""
+        what = f"{self.label[t]} trade {MARKET_NAMES[m]} {fmt(delta)}" + (f" limit {fmt(limit)}" if limit else "")
+        pred = predict.trade(self.state, self.c, t, m, delta, limit)
+        out = self.send(self.p.trade, t, m, delta, limit)
         if isinstance(out, Reverted):
             refusal_expected(out.reason, pred.refusals, what)
             self.outcome(what, f"refused: {out.reason}")
@@ -192,7 +198,9 @@ class BallastMachine(RuleBasedStateMachine):
         free = max(h.equity - h.initial_req, 0)
         return to_size(free * WAD // rate * lev_permille // 1000, self.state.prices[m])
 
-    def liquidate_accounts(self, caller: str, accounts: list[str], many: bool) -> predict.Liquidations | None:
+    def liquidate_accounts(self, caller: str, accounts: list[str], many: bool) -> Any:
+        """Liquidates, checks against the model and the rules; the mined call, or None when a
+        single liquidation was refused (as it must be for a healthy account)."""
         what = f"{self.label[caller]} liquidate{'_many' if many else ''} {[self.label[a] for a in accounts]}"
         pred = predict.liquidations(self.state, self.c, accounts)
         tokens = self.state.accounts[caller].tokens
@@ -221,7 +229,7 @@ class BallastMachine(RuleBasedStateMachine):
             stats["insurance shortfall"] += r.reward_shortfall > 0
         stats["pool shortfall"] += len(events([out], "PoolShortfall"))
         self.outcome(what, f"ok ({len(pred.done)} liquidated, reward {fmt(pred.reward)})")
-        return pred
+        return out
 
     # -- rules ------------------------------------------------------------------------------
 
@@ -275,15 +283,17 @@ class BallastMachine(RuleBasedStateMachine):
         assert after.mask == 0 or after.health.equity >= after.health.initial_req
         self.outcome(what, "ok")
 
-    @rule(i=TRADER, m=MARKET, usd=st.integers(-300_000, 300_000))
-    def trade_usd(self, i: int, m: int, usd: int) -> None:
-        """Any trade of a dollar size: opens, increases, reduces, flips or closes."""
+    @rule(i=TRADER, m=MARKET, usd=st.integers(-300_000, 300_000), limit_bps=st.one_of(st.none(), st.integers(-50, 50)))
+    def trade_usd(self, i: int, m: int, usd: int, limit_bps: int | None) -> None:
+        """Any trade of a dollar size: opens, increases, reduces, flips or closes; with limit_bps,
+        the acceptable price is the oracle price moved by that many basis points."""
         t = self.traders[i]
         self.begin("trade_usd", t)
-        delta = to_size(usd * WAD, self.state.prices[m])
+        price = self.state.prices[m]
+        delta = to_size(usd * WAD, price)
         if delta == 0:
             return self.outcome(f"{self.label[t]} trade 0", "no-op")
-        self.trade(t, m, delta)
+        self.trade(t, m, delta, None if limit_bps is None else price * (10_000 + limit_bps) // 10_000)
 
     @rule(i=TRADER, m=MARKET, lev=st.one_of(LEVERAGE, st.integers(-1500, 1500)))
     def trade_leveraged(self, i: int, m: int, lev: int) -> None:
@@ -335,7 +345,7 @@ class BallastMachine(RuleBasedStateMachine):
         """A jump of up to 30% either way (often up to 12%, where partial liquidations are)."""
         self.set_price(m, self.answers[m] * (1000 + move) // 1000, "jump_price")
 
-    @rule(depth=st.sampled_from([95, 80, 50, 0, -30]))
+    @rule(depth=st.sampled_from([95, 80, 50, 5, 0, -30]))
     def shock(self, depth: int) -> None:
         """A jump aimed at the account nearest liquidation: its largest position's market moves (by
         30% at most) to where its equity would be `depth`% of its maintenance requirement."""
@@ -378,27 +388,32 @@ class BallastMachine(RuleBasedStateMachine):
         self.observe()
         self.outcome(f"{seconds} s pass", "ok")
 
+    def pick(self, i: int, listed: bool) -> str:
+        """Trader i, or with `listed` one that liquidatable_accounts lists, when there is one."""
+        found = self.state.liquidatable
+        return found[i % len(found)] if listed and found else self.traders[i]
+
     @rule(i=TRADER, listed=st.booleans())
     def liquidate(self, i: int, listed: bool) -> None:
-        """The keeper liquidates a trader (with `listed`, one that liquidatable_accounts lists, if any)."""
+        """The keeper liquidates a trader: a healthy one must refuse with the reason."""
         self.begin("liquidate")
-        found = self.state.liquidatable
-        t = found[i % len(found)] if listed and found else self.traders[i]
-        self.liquidate_accounts(self.keeper, [t], many=False)
+        self.liquidate_accounts(self.keeper, [self.pick(i, listed)], many=False)
 
-    @rule(i=TRADER)
-    def liquidate_self(self, i: int) -> None:
-        """An account liquidating itself never ends up richer (while its equity is positive)."""
-        t = self.traders[i]
+    @rule(i=TRADER, listed=st.booleans())
+    def liquidate_self(self, i: int, listed: bool) -> None:
+        """Liquidating yourself never pays while the account pays its penalty: the reward is at most
+        what it paid, but for the floor (min_keeper_reward), which the insurance fund tops up."""
+        t = self.pick(i, listed)
         self.begin("liquidate_self")
         start = self.state.accounts[t]
-        if self.liquidate_accounts(t, [t], many=False) is None or start.health.equity <= 0:
+        sent = self.liquidate_accounts(t, [t], many=False)
+        if sent is None or start.health.equity <= 0:
             return
+        [ev] = events([sent], "Liquidation")
         end = self.state.accounts[t]
-        gained = (end.tokens - start.tokens) * self.c.scale
-        assert end.health.equity + gained <= start.health.equity, (
-            f"self-liquidation paid: equity {start.health.equity} -> {end.health.equity}, reward {gained}"
-        )
+        gain = end.health.equity + (end.tokens - start.tokens) * self.c.scale - start.health.equity
+        allowed = max(0, self.c.liquidation.min_keeper_reward - ev.penalty_paid)
+        assert gain <= allowed, f"self-liquidation gained {gain} (equity {start.health.equity}, paid {ev.penalty_paid}, reward {ev.reward})"
 
     @rule()
     def keeper_sweep(self) -> None:
@@ -481,6 +496,7 @@ def run(world: World, examples: int, steps: int, seed: int | None = None) -> Non
         factory = hypothesis.seed(seed)(factory)
     world.max_steps = steps
     started = time.perf_counter()
+    requests = world.protocol.node.rpc.requests
     try:
         run_state_machine_as_test(
             factory,
@@ -494,3 +510,4 @@ def run(world: World, examples: int, steps: int, seed: int | None = None) -> Non
         )
     finally:
         world.stats.seconds += time.perf_counter() - started
+        world.stats.requests += world.protocol.node.rpc.requests - requests

@@ -55,7 +55,9 @@ class Trade:
         return self.fee - self.realized
 
 
-def trade(state: State, c: Constants, account: str, m: int, delta: int) -> Trade:
+def trade(state: State, c: Constants, account: str, m: int, delta: int, acceptable_price: int | None = None) -> Trade:
+    """A trade of `delta` in market m (a buy pays at most, a sell receives at least
+    `acceptable_price`; None: no limit)."""
     mk = state.markets[m]
     mp = market_params(state, m)
     price = state.prices[m]
@@ -71,6 +73,8 @@ def trade(state: State, c: Constants, account: str, m: int, delta: int) -> Trade
     oi_long = mk.oi_long - max(pos.size, 0) + max(new_size, 0)
     oi_short = mk.oi_short - max(-pos.size, 0) + max(-new_size, 0)
     refusals = set()
+    if acceptable_price is not None and (fill > acceptable_price if delta > 0 else fill < acceptable_price):
+        refusals.add("engine: price limit")
     if increasing:
         if (new_size > 0 and oi_long > mk.params.max_oi_long) or (new_size < 0 and oi_short > mk.params.max_oi_short):
             refusals.add("engine: open interest cap")

@@ -46,6 +46,7 @@ class Account:
     tokens: int
     health: Any
     positions: list[Any]  # engine Position by market id
+    batch_health: Any  # the same account's entry of healths(all actors)
 
 
 @dataclass
@@ -188,6 +189,7 @@ class Protocol:
             add(("accounts", a, "tokens"), d.token, t, "balanceOf", a)
             for m in range(self.constants.n_markets):
                 add(("accounts", a, "positions", m), d.engine, e, "position", a, m)
+        add(("healths",), d.engine, e, "healths", list(d.actors))
         add(("n_accounts",), d.engine, e, "n_accounts")
         # one index past the actors too: it must revert, the list can only hold actors
         for i in range(len(d.actors) + 1):
@@ -230,6 +232,8 @@ class Protocol:
         assert count <= len(self.d.actors), f"n_accounts {count} is more than there are actors"
         assert not any(isinstance(x, Reverted) for x in listed[:count]), "account_at reverted below n_accounts"
         assert all(isinstance(x, Reverted) for x in listed[count:]), "account_at answered past n_accounts"
+        for a, h in zip(self.d.actors, raw.pop("healths")):
+            raw["accounts"][a]["batch_health"] = h
         accounts = {a: Account(**v) for a, v in raw.pop("accounts").items()}
         return State(accounts=accounts, listed=listed[:count], mmf=self.constants.mmf, **raw)
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from keeper.abi import decode_revert_reason
 from keeper.rpc import RpcError
 
 GAS = 10_000_000
@@ -57,11 +56,13 @@ class Rpc:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def _post(self, body: Any) -> Any:
+    def _post(self, body: Any, retry: bool = True) -> Any:
+        """Sends one request; a failed read-only one is tried once more on a fresh connection (the
+        node may drop an idle one), a transaction never (it may have been mined)."""
         data = json.dumps(body).encode()
         message = self._head + str(len(data)).encode() + b"\r\n\r\n" + data
         self.requests += 1
-        for attempt in (1, 2):  # once more on a fresh connection: the node may drop an idle one
+        for attempt in (1, 2):
             if self._sock is None:
                 self._sock = self._connect()
             try:
@@ -72,7 +73,7 @@ class Rpc:
             except (http.client.HTTPException, OSError):
                 self._sock.close()
                 self._sock = None
-                if attempt == 2:
+                if attempt == 2 or not retry:
                     raise
                 continue
             if response.status != 200:
@@ -80,7 +81,7 @@ class Rpc:
             return json.loads(payload)
 
     def request(self, method: str, params: list[Any]) -> Any:
-        out = _result(method, self._post(self._item(method, params)))
+        out = _result(method, self._post(self._item(method, params), retry=not method.startswith("eth_send")))
         if isinstance(out, RpcError):
             raise out
         return out
