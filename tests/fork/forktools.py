@@ -343,6 +343,7 @@ def env_from_record(project, record, deployer, token_abi) -> ForkEnv:
     c = record["contracts"]
     env = ForkEnv(
         engine=project.MarginEngine.at(c["engine"]),
+        config=project.RiskConfig.at(c["config"]),
         pool=project.RiskPool.at(c["pool"]),
         token=contract(c["collateral"], token_abi),
         feeds=[contract(m["feed"], AGGREGATOR_ABI) for m in record["markets"]],
