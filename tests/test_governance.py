@@ -894,6 +894,7 @@ def test_queued_bracket_raise__healthy_account_stays_healthy_until_applied(env, 
     assert not env.engine.health(trader.address).liquidatable
     with ape.reverts("engine: not liquidatable"):
         env.engine.liquidate(trader.address, sender=liquidator)
+    chain.pending_timestamp = eta - 1  # the clock may have moved on with the blocks above
     with ape.reverts("config: too early"):
         env.config.apply_brackets(0, sender=liquidator)
     assert not env.engine.health(trader.address).liquidatable
